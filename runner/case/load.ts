@@ -1,0 +1,183 @@
+// Loading a case file: YAML text -> validated CaseConfig, with the line:column of every node so
+// that errors and failed expectations point into the file.
+//
+// We use the `yaml` package rather than js-yaml because we need source ranges of every key (for
+// file:line:col errors and diagnostics) and comment-preserving rewrites (for `hwpsim record`).
+import { readFileSync, statSync } from 'node:fs';
+import { basename, relative } from 'node:path';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import type { z } from 'zod';
+import { CaseConfig } from './schema.js';
+import { describeIssue, knownKeysAt } from './messages.js';
+import { checkReferences } from './references.js';
+
+export const MAX_CASE_BYTES = 1 << 20;
+
+export interface Position {
+  line: number;
+  col: number;
+}
+
+export interface LoadedCase {
+  /** Path as given (absolute or relative to the cwd). */
+  file: string;
+  /** Display name: `name:` or the path relative to the suite root. */
+  name: string;
+  /** Path relative to the suite root, used for ordering and sharding. */
+  id: string;
+  config: CaseConfig;
+  source: string;
+  /** Position of the node at a path such as ['steps', 0, 'expect', 'log', 1]. */
+  positionOf(path: readonly (string | number)[]): Position;
+}
+
+/** A case that could not be loaded: one precise message, with where. */
+export class CaseError extends Error {
+  constructor(
+    readonly file: string,
+    readonly pos: Position,
+    readonly detail: string,
+  ) {
+    super(`${file}:${pos.line}:${pos.col}: ${detail}`);
+  }
+}
+
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+function posAt(lc: LineCounter, offset: number): Position {
+  const p = lc.linePos(offset);
+  return { line: p.line, col: p.col };
+}
+
+/** Walks the YAML AST and rejects keys that could pollute prototypes. */
+function rejectDangerousKeys(file: string, lc: LineCounter, node: unknown): void {
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      const key = pair.key;
+      if (isScalar(key) && typeof key.value === 'string' && FORBIDDEN_KEYS.has(key.value)) {
+        throw new CaseError(file, posAt(lc, key.range?.[0] ?? 0), `key "${key.value}" is not allowed`);
+      }
+      rejectDangerousKeys(file, lc, pair.value);
+    }
+  } else if (isSeq(node)) {
+    for (const item of node.items) rejectDangerousKeys(file, lc, item);
+  }
+}
+
+function nodeAt(doc: Document, path: readonly (string | number)[]): YamlNode | undefined {
+  let node: unknown = doc.contents;
+  let last: YamlNode | undefined = doc.contents ?? undefined;
+  for (const seg of path) {
+    if (isAlias(node)) node = node.resolve(doc);
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
+      if (!pair) return last;
+      // For a key that exists, the key node is a better anchor for "unknown key" style errors.
+      last = (pair.value as YamlNode | null) ?? (pair.key as YamlNode);
+      node = pair.value;
+      if (node == null) return pair.key as YamlNode;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const item = node.items[seg];
+      if (item == null) return last;
+      last = item as YamlNode;
+      node = item;
+    } else {
+      return last;
+    }
+  }
+  return last;
+}
+
+function keyNodeAt(doc: Document, path: readonly (string | number)[], key: string): YamlNode | undefined {
+  const parent = path.length === 0 ? doc.contents : nodeAt(doc, path);
+  if (isMap(parent)) {
+    const pair = parent.items.find((p) => isScalar(p.key) && String(p.key.value) === key);
+    if (pair) return pair.key as YamlNode;
+  }
+  return undefined;
+}
+
+export function caseIdFor(file: string, root: string | undefined): string {
+  return root ? relative(root, file) || basename(file) : file;
+}
+
+/** Parses and validates case text. Throws CaseError with file:line:col on any problem. */
+export function parseCase(source: string, file: string, id: string = file): LoadedCase {
+  if (source.length > MAX_CASE_BYTES) {
+    throw new CaseError(file, { line: 1, col: 1 }, `file is ${source.length} bytes; a case may be at most ${MAX_CASE_BYTES} bytes`);
+  }
+  const nul = source.indexOf('\u0000');
+  if (nul >= 0) {
+    const lc0 = new LineCounter();
+    parseDocument(source.slice(0, nul), { lineCounter: lc0 });
+    throw new CaseError(file, posAt(lc0, nul), 'binary data (NUL byte): expected a YAML text file');
+  }
+  const lc = new LineCounter();
+  const doc = parseDocument(source, {
+    lineCounter: lc,
+    prettyErrors: false,
+    uniqueKeys: true,
+    merge: false,
+    strict: true,
+    // Only the core schema: no !!js/function or other executable tags.
+    schema: 'core',
+    customTags: [],
+    keepSourceTokens: false,
+  });
+  const problem = doc.errors[0] ?? doc.warnings[0];
+  if (problem) {
+    const at = posAt(lc, problem.pos[0]);
+    let msg = problem.message.split('\n')[0] ?? problem.message;
+    msg = msg.replace(/ at line \d+, column \d+:?$/, '');
+    if (problem.code === 'TAG_RESOLVE_FAILED' || /Unresolved tag/i.test(msg)) msg = `${msg}: tags are not allowed in cases`;
+    throw new CaseError(file, at, `YAML: ${msg}`);
+  }
+  rejectDangerousKeys(file, lc, doc.contents);
+  let data: unknown;
+  try {
+    // maxAliasCount guards against alias bombs (billion laughs).
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    throw new CaseError(file, { line: 1, col: 1 }, `YAML: ${msg}`);
+  }
+  if (data === null || data === undefined) {
+    throw new CaseError(file, { line: 1, col: 1 }, 'empty case: expected a mapping with machine, workload, steps and expect');
+  }
+  const positionOf = (path: readonly (string | number)[]): Position => {
+    const n = nodeAt(doc, path);
+    const off = n?.range?.[0] ?? 0;
+    return posAt(lc, off);
+  };
+  const parsed = CaseConfig.safeParse(data);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0] as z.core.$ZodIssue;
+    const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+    let pos = positionOf(path);
+    if (issue.code === 'unrecognized_keys') {
+      const k = keyNodeAt(doc, path, issue.keys[0] ?? '');
+      if (k?.range) pos = posAt(lc, k.range[0]);
+    }
+    throw new CaseError(file, pos, describeIssue(issue, path, knownKeysAt(CaseConfig, path)));
+  }
+  const config = parsed.data;
+  const loaded: LoadedCase = { file, id, name: config.name ?? id, config, source, positionOf };
+  const refErr = checkReferences(loaded);
+  if (refErr) throw new CaseError(file, positionOf(refErr.path), refErr.message);
+  return loaded;
+}
+
+/** Reads and parses a case file. Throws CaseError (never a raw fs error) on problems. */
+export function loadCase(file: string, root?: string): LoadedCase {
+  let size: number;
+  try {
+    size = statSync(file).size;
+  } catch {
+    throw new CaseError(file, { line: 1, col: 1 }, 'cannot read the file');
+  }
+  if (size > MAX_CASE_BYTES) {
+    throw new CaseError(file, { line: 1, col: 1 }, `file is ${size} bytes; a case may be at most ${MAX_CASE_BYTES} bytes`);
+  }
+  const source = readFileSync(file, 'utf8');
+  return parseCase(source, file, caseIdFor(file, root));
+}

@@ -1,0 +1,265 @@
+// Cross-reference checks the schema cannot express: every name a case uses must refer to
+// something the case declares, and every page must lie inside what it names.
+import type { LoadedCase } from './load.js';
+import type { Expectation, StepConfig } from './schema.js';
+import { didYouMean } from './messages.js';
+import { parseSize } from './size.js';
+
+export interface RefProblem {
+  path: (string | number)[];
+  message: string;
+}
+
+interface Names {
+  processes: Map<string, { threads: Set<string>; mappings: Map<string, number> }>;
+  files: Map<string, number>;
+  devices: Set<string>;
+  memcgs: Set<string>;
+}
+
+function hint(word: string, choices: Iterable<string>): string {
+  const h = didYouMean(word, [...choices]);
+  return h ? ` (did you mean "${h}"?)` : '';
+}
+
+const PROC_PAGE = /^([A-Za-z_][\w-]*)\.([A-Za-z_][\w-]*)(?:\[(\d+)\])?/;
+const FILE_PAGE = /^file:([A-Za-z_][\w.-]*)(?:\[(\d+)\])?$/;
+
+export function checkReferences(c: LoadedCase): RefProblem | undefined {
+  const cfg = c.config;
+  const names: Names = { processes: new Map(), files: new Map(), devices: new Set(['sda']), memcgs: new Set() };
+  const w = cfg.workload ?? {};
+  for (const [i, d] of (w.devices ?? []).entries()) {
+    if (names.devices.has(d.name) && d.name !== 'sda') return { path: ['workload', 'devices', i, 'name'], message: `device "${d.name}" is declared twice` };
+    names.devices.add(d.name);
+  }
+  for (const [i, m] of (w.memcgs ?? []).entries()) {
+    if (names.memcgs.has(m.name)) return { path: ['workload', 'memcgs', i, 'name'], message: `memcg "${m.name}" is declared twice` };
+    names.memcgs.add(m.name);
+  }
+  for (const [i, f] of (w.files ?? []).entries()) {
+    if (names.files.has(f.name)) return { path: ['workload', 'files', i, 'name'], message: `file "${f.name}" is declared twice` };
+    if (f.device && !names.devices.has(f.device)) return { path: ['workload', 'files', i, 'device'], message: `no device named "${f.device}"${hint(f.device, names.devices)}` };
+    for (const key of ['dirty', 'holes', 'writeback', 'cached'] as const) {
+      const v = f[key];
+      if (Array.isArray(v)) {
+        const j = v.findIndex((p) => p >= f.pages);
+        if (j >= 0) return { path: ['workload', 'files', i, key, j], message: `page ${v[j]} is beyond the file's ${f.pages} pages` };
+      }
+    }
+    names.files.set(f.name, f.pages);
+  }
+  for (const [i, p] of (w.processes ?? []).entries()) {
+    if (names.processes.has(p.name)) return { path: ['workload', 'processes', i, 'name'], message: `process "${p.name}" is declared twice` };
+    if (p.memcg && !names.memcgs.has(p.memcg)) return { path: ['workload', 'processes', i, 'memcg'], message: `no memcg named "${p.memcg}"${hint(p.memcg, names.memcgs)}` };
+    let maps = new Map<string, number>();
+    if (p.parent) {
+      const parent = names.processes.get(p.parent);
+      if (!parent) return { path: ['workload', 'processes', i, 'parent'], message: `no earlier process named "${p.parent}"${hint(p.parent, names.processes.keys())}` };
+      maps = new Map(parent.mappings);
+    }
+    const threads = new Set<string>();
+    for (const [j, t] of (p.threads ?? []).entries()) {
+      if (threads.has(t.name)) return { path: ['workload', 'processes', i, 'threads', j, 'name'], message: `thread "${t.name}" is declared twice` };
+      threads.add(t.name);
+    }
+    for (const [j, m] of (p.mappings ?? []).entries()) {
+      if (maps.has(m.name)) return { path: ['workload', 'processes', i, 'mappings', j, 'name'], message: `mapping "${m.name}" is declared twice in "${p.name}"` };
+      const needsFile = m.kind === 'file' || m.kind === 'hugetlbfs';
+      if (needsFile && !m.file) return { path: ['workload', 'processes', i, 'mappings', j], message: `a ${m.kind} mapping needs "file:"` };
+      if (m.file) {
+        const size = names.files.get(m.file);
+        if (size === undefined) return { path: ['workload', 'processes', i, 'mappings', j, 'file'], message: `no file named "${m.file}"${hint(m.file, names.files.keys())}` };
+        if ((m.offset ?? 0) + m.pages > size && m.kind !== 'hugetlbfs')
+          return { path: ['workload', 'processes', i, 'mappings', j, 'pages'], message: `mapping covers pages ${m.offset ?? 0}..${(m.offset ?? 0) + m.pages - 1} but file "${m.file}" has ${size} pages` };
+      }
+      for (const key of ['swapped-out', 'swap-cache'] as const) {
+        const v = m[key];
+        const k = v?.findIndex((x) => x >= m.pages) ?? -1;
+        if (v && k >= 0) return { path: ['workload', 'processes', i, 'mappings', j, key, k], message: `page ${v[k]} is beyond the mapping's ${m.pages} pages` };
+      }
+      maps.set(m.name, m.pages);
+    }
+    names.processes.set(p.name, { threads, mappings: maps });
+  }
+  // KSM partners must exist.
+  for (const [i, p] of (w.processes ?? []).entries()) {
+    for (const [j, m] of (p.mappings ?? []).entries()) {
+      if (m.ksm) {
+        const err = checkMappingName(names, m.ksm);
+        if (err) return { path: ['workload', 'processes', i, 'mappings', j, 'ksm'], message: err };
+      }
+    }
+  }
+  // Machine: memory size and CPUs.
+  const mem = parseSize(cfg.machine?.memory ?? '4G');
+  if (mem < 16n << 20n) return { path: ['machine', 'memory'], message: 'memory must be at least 16M' };
+  if (mem > 64n << 40n) return { path: ['machine', 'memory'], message: 'memory must be at most 64T' };
+  const cpus = cfg.machine?.cpus ?? 2;
+  for (const [i, off] of (cfg.machine?.['offline-cpus'] ?? []).entries()) {
+    if (off >= cpus) return { path: ['machine', 'offline-cpus', i], message: `CPU ${off} does not exist (the machine has ${cpus} CPUs)` };
+    if (off === 0) return { path: ['machine', 'offline-cpus', i], message: 'CPU 0 cannot be offline' };
+  }
+  for (const [i, p] of (w.processes ?? []).entries()) {
+    if (p.cpu !== undefined && p.cpu >= cpus) return { path: ['workload', 'processes', i, 'cpu'], message: `CPU ${p.cpu} does not exist (the machine has ${cpus} CPUs)` };
+  }
+  // Steps.
+  for (const [i, s] of (cfg.steps ?? []).entries()) {
+    const err = checkStep(names, s, cpus);
+    if (err) return { path: ['steps', i, ...err.path], message: err.message };
+    if (s.fork) {
+      const parent = names.processes.get(s.fork.process.split('.')[0] ?? '');
+      if (names.processes.has(s.fork.child)) return { path: ['steps', i, 'fork', 'child'], message: `process "${s.fork.child}" already exists` };
+      names.processes.set(s.fork.child, { threads: new Set(), mappings: new Map(parent?.mappings ?? []) });
+    }
+    if (s.expect) {
+      const e = checkExpect(names, s.expect);
+      if (e) return { path: ['steps', i, 'expect', ...e.path], message: e.message };
+    }
+  }
+  if (cfg.expect) {
+    const e = checkExpect(names, cfg.expect);
+    if (e) return { path: ['expect', ...e.path], message: e.message };
+  }
+  return undefined;
+}
+
+function checkProc(names: Names, ref: string): string | undefined {
+  const [proc, thread] = ref.split('.');
+  const p = names.processes.get(proc ?? '');
+  if (!p) return `no process named "${proc}"${hint(proc ?? '', names.processes.keys())}`;
+  if (thread !== undefined && thread !== 'main' && !p.threads.has(thread)) return `process "${proc}" has no thread "${thread}"${hint(thread, p.threads)}`;
+  return undefined;
+}
+
+function checkMappingName(names: Names, ref: string): string | undefined {
+  const [proc, mapping] = ref.split('.');
+  const p = names.processes.get(proc ?? '');
+  if (!p) return `no process named "${proc}"${hint(proc ?? '', names.processes.keys())}`;
+  if (!mapping || !p.mappings.has(mapping)) return `process "${proc}" has no mapping "${mapping}"${hint(mapping ?? '', p.mappings.keys())}`;
+  return undefined;
+}
+
+/** Checks a page reference; returns a message, or undefined when it names a real page. */
+export function checkPageRef(names: Names, ref: string): string | undefined {
+  const fm = FILE_PAGE.exec(ref);
+  if (fm) {
+    const size = names.files.get(fm[1]!);
+    if (size === undefined) return `no file named "${fm[1]}"${hint(fm[1]!, names.files.keys())}`;
+    const page = Number(fm[2] ?? 0);
+    if (page >= size) return `page ${page} is beyond file "${fm[1]}" (${size} pages)`;
+    return undefined;
+  }
+  const pm = PROC_PAGE.exec(ref);
+  if (pm && !ref.startsWith('pfn:') && !ref.startsWith('phys:')) {
+    const p = names.processes.get(pm[1]!);
+    if (!p) return `no process named "${pm[1]}"${hint(pm[1]!, names.processes.keys())}`;
+    const size = p.mappings.get(pm[2]!);
+    if (size === undefined) return `process "${pm[1]}" has no mapping "${pm[2]}"${hint(pm[2]!, p.mappings.keys())}`;
+    const page = Number(pm[3] ?? 0);
+    if (page >= size) return `page ${page} is beyond mapping "${pm[1]}.${pm[2]}" (${size} pages)`;
+  }
+  return undefined;
+}
+
+function checkStep(names: Names, s: StepConfig, cpus: number): RefProblem | undefined {
+  const pageKeys = ['corrupt-pfn', 'unpoison-pfn', 'hard-offline', 'soft-offline', 'swap-out'] as const;
+  for (const k of pageKeys) {
+    const v = s[k];
+    if (typeof v === 'string' && /[.:[]/.test(v) && !/^(0x[0-9a-f]+|\d+)$/i.test(v)) {
+      const e = checkPageRef(names, v);
+      if (e) return { path: [k], message: e };
+    }
+  }
+  const withProc: [string, { process: string } | undefined][] = [
+    ['madvise', s.madvise],
+    ['access', s.access],
+    ['read', s.read],
+    ['write', s.write],
+    ['fsync', s.fsync],
+    ['msync', s.msync],
+    ['munmap', s.munmap],
+    ['prctl', s.prctl],
+    ['fork', s.fork],
+  ];
+  for (const [k, v] of withProc) {
+    if (!v) continue;
+    const e = checkProc(names, v.process);
+    if (e) return { path: [k, 'process'], message: e };
+  }
+  if (s.exit) {
+    const e = checkProc(names, s.exit);
+    if (e) return { path: ['exit'], message: e };
+  }
+  for (const [k, v] of [['madvise', s.madvise], ['access', s.access]] as const) {
+    if (v) {
+      const e = checkPageRef(names, v.page);
+      if (e) return { path: [k, 'page'], message: e };
+    }
+  }
+  for (const [k, v] of [['read', s.read], ['write', s.write], ['fsync', s.fsync]] as const) {
+    if (v && !names.files.has(v.file)) return { path: [k, 'file'], message: `no file named "${v.file}"${hint(v.file, names.files.keys())}` };
+    if (v && 'page' in v && v.page !== undefined) {
+      const size = names.files.get(v.file) ?? 0;
+      if (v.page >= size) return { path: [k, 'page'], message: `page ${v.page} is beyond file "${v.file}" (${size} pages)` };
+    }
+  }
+  for (const [k, v] of [['msync', s.msync], ['munmap', s.munmap]] as const) {
+    if (v) {
+      const full = v.mapping.includes('.') ? v.mapping : `${v.process.split('.')[0]}.${v.mapping}`;
+      const e = checkMappingName(names, full);
+      if (e) return { path: [k, 'mapping'], message: e };
+    }
+  }
+  if (s.truncate && !names.files.has(s.truncate.file)) return { path: ['truncate', 'file'], message: `no file named "${s.truncate.file}"${hint(s.truncate.file, names.files.keys())}` };
+  if (s.writeback && !names.files.has(s.writeback)) return { path: ['writeback'], message: `no file named "${s.writeback}"${hint(s.writeback, names.files.keys())}` };
+  if (s.mce) {
+    if (s.mce.process) {
+      const e = checkProc(names, s.mce.process);
+      if (e) return { path: ['mce', 'process'], message: e };
+    }
+    if (s.mce.page) {
+      const e = checkPageRef(names, s.mce.page);
+      if (e) return { path: ['mce', 'page'], message: e };
+    }
+    if (!s.mce.records && !s.mce.file) return { path: ['mce'], message: 'an mce step needs "records:" or "file:"' };
+    for (const [i, c] of (s.mce['no-answer'] ?? []).entries()) if (c >= cpus) return { path: ['mce', 'no-answer', i], message: `CPU ${c} does not exist (the machine has ${cpus} CPUs)` };
+  }
+  if (s.corrected) {
+    const e = checkPageRef(names, s.corrected.page);
+    if (e) return { path: ['corrected', 'page'], message: e };
+    if (s.corrected.cpu !== undefined && s.corrected.cpu >= cpus) return { path: ['corrected', 'cpu'], message: `CPU ${s.corrected.cpu} does not exist (the machine has ${cpus} CPUs)` };
+  }
+  const actions = Object.keys(s).filter((k) => k !== 'as' && k !== 'expect' && k !== 'repeat');
+  if (actions.length === 0) return { path: [], message: 'a step needs one action (corrupt-pfn, madvise, access, mce ...)' };
+  if (actions.length > 1) return { path: [actions[1]!], message: `a step has one action; found "${actions[0]}" and "${actions[1]}"` };
+  return undefined;
+}
+
+function checkExpect(names: Names, e: Expectation): RefProblem | undefined {
+  for (const [i, sig] of (e.signals ?? []).entries()) {
+    const err = checkProc(names, sig.to);
+    if (err) return { path: ['signals', i, 'to'], message: err };
+    if (sig.addr && sig.addr !== 'none') {
+      const pe = checkPageRef(names, sig.addr);
+      if (pe) return { path: ['signals', i, 'addr'], message: pe };
+    }
+    if (sig.signo === 'SIGKILL' && (sig.code || sig.lsb !== undefined)) return { path: ['signals', i], message: 'SIGKILL carries no si_code or si_addr_lsb' };
+  }
+  for (const key of ['killed', 'alive'] as const) {
+    for (const [i, who] of (e[key] ?? []).entries()) {
+      const err = checkProc(names, who.split(':')[0] ?? who);
+      if (err) return { path: [key, i], message: err };
+    }
+  }
+  const both = (e.killed ?? []).map((k) => k.split(':')[0]).find((k) => (e.alive ?? []).includes(k ?? ''));
+  if (both) return { path: ['alive'], message: `contradictory expectations: "${both}" is expected both killed and alive` };
+  if (e.ret !== undefined && e.errno !== undefined && e.errno !== 0 && e.ret === 0) return { path: ['errno'], message: 'contradictory expectations: ret 0 with a non-zero errno' };
+  for (const key of ['kpageflags', 'data', 'pagemap'] as const) {
+    for (const ref of Object.keys(e[key] ?? {})) {
+      const err = checkPageRef(names, ref);
+      if (err) return { path: [key, ref], message: err };
+    }
+  }
+  return undefined;
+}

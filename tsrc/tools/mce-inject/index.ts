@@ -7,3 +7,5 @@ export { emptyRecord, isException, groupInjections, FIELD_BITS } from './record.
 export type { MceRecord, InjectContext, RaiseMode, Injection } from './record.js';
 export { validateRecords } from './validate.js';
 export type { InjectTarget, RecordError } from './validate.js';
+export { injectionToMachine } from './to-machine.js';
+export type { MachineInjection } from './to-machine.js';

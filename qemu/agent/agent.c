@@ -26,6 +26,7 @@
 #include <sys/prctl.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -705,7 +706,11 @@ static void add_procs(struct sb *s) {
     sb_add(s, "%s\"%s\":{\"pid\":%d,\"alive\":%s", first ? "" : ",", cprocs[i].name, p->pid, p->state == 1 ? "true" : "false");
     if (p->state == 3) sb_add(s, ",\"sig\":%d", WTERMSIG(p->status));
     if (p->state == 2) sb_add(s, ",\"exit\":%d", WEXITSTATUS(p->status));
-    sb_add(s, "}");
+    sb_add(s, ",\"threads\":{");
+    int tf = 1;
+    for (int t = 0; t < sh->nthr && t < MAXTHR; t++)
+      if (!strcmp(sh->thr[t].proc, cprocs[i].name)) { sb_add(s, "%s\"%s\":%d", tf ? "" : ",", sh->thr[t].name, sh->thr[t].tid); tf = 0; }
+    sb_add(s, "}}");
     first = 0;
   }
   sb_add(s, "}");
@@ -892,6 +897,13 @@ static void do_step(char **a, int n) {
         r = ref_by(strchr(v, '@') + 1);
         if (!r || resolve(r) < 0) { ret = -ENOENT; err = ENOENT; sb_add(&extra, ",\"error\":\"cannot resolve %s\"", v); break; }
         if (v[1] == 'f') snprintf(val, sizeof val, "0x%lx", r->pfn); else snprintf(val, sizeof val, "0x%lx", r->pfn * PAGE);
+        v = val;
+      }
+      if (!strncmp(v, "ino@", 4) || !strncmp(v, "major@", 6) || !strncmp(v, "minor@", 6)) {
+        struct stat st;
+        if (stat(strchr(v, '@') + 1, &st) < 0) { ret = -errno; err = errno; break; }
+        unsigned long x = v[0] == 'i' ? (unsigned long)st.st_ino : v[1] == 'a' ? major(st.st_dev) : minor(st.st_dev);
+        snprintf(val, sizeof val, "%lu", x);
         v = val;
       }
       ret = write_file(act[1], v);

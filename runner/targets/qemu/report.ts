@@ -1,0 +1,153 @@
+// Turns the agent's events for one case into the CaseObservation the checker reads (the same
+// shape the simulator produces).
+import type { CaseObservation, ObservedSignal, QueryAnswers, StepObservation } from '../target.js';
+import type { LoadedCase } from '../../case/load.js';
+import type { AgentEvent } from './vm.js';
+
+interface AgentSignal { proc: string; thread?: string; pid: number; tid: number; signo: number; code: number; addr: string; lsb: number; fatal: boolean }
+interface AgentProc { pid: number; alive: boolean; sig?: number; exit?: number; threads?: Record<string, number> }
+interface AgentRef { pfn?: string; kpf?: string; addr?: string; pagemap?: string; pid?: number; data?: string }
+interface AgentStep extends AgentEvent {
+  i: number;
+  ret: number;
+  errno: number;
+  log: string[];
+  signals: AgentSignal[];
+  procs: Record<string, AgentProc>;
+  refs: Record<string, AgentRef>;
+  meminfo?: Record<string, number>;
+  mf?: Record<string, Record<string, number>>;
+}
+
+const SIGNO: Record<number, ObservedSignal['signo']> = { 7: 'SIGBUS', 9: 'SIGKILL', 11: 'SIGSEGV' };
+const SIGNAME: Record<number, string> = { 7: 'SIGBUS', 9: 'SIGKILL', 11: 'SIGSEGV', 6: 'SIGABRT', 15: 'SIGTERM' };
+const BUS_CODE: Record<number, string> = { 1: 'BUS_ADRALN', 2: 'BUS_ADRERR', 3: 'BUS_OBJERR', 4: 'BUS_MCEERR_AR', 5: 'BUS_MCEERR_AO' };
+
+function codeName(signo: number, code: number): string | undefined {
+  if (code === 0x80) return 'SI_KERNEL';
+  if (code === 0 || code === -6) return 'SI_USER';
+  if (signo === 7) return BUS_CODE[code];
+  if (signo === 11) return code === 1 ? 'SEGV_MAPERR' : code === 2 ? 'SEGV_ACCERR' : undefined;
+  return undefined;
+}
+
+/** pagemap entry → what the checker asks: present / hwpoison / swap / none. */
+export function pagemapState(raw: string | undefined, profile: string): 'present' | 'hwpoison' | 'swap' | 'none' | undefined {
+  if (raw === undefined) return undefined;
+  const v = BigInt(raw);
+  if (v >> 63n) return 'present';
+  if ((v >> 62n) & 1n) {
+    const type = Number(v & 0x1fn);
+    const hwpoison = profile === '6.1' ? 26 : 27;
+    return type === hwpoison ? 'hwpoison' : 'swap';
+  }
+  return 'none';
+}
+
+function toSignals(list: AgentSignal[]): ObservedSignal[] {
+  return list.map((s) => {
+    const code = codeName(s.signo, s.code);
+    const o: ObservedSignal = { proc: s.proc, pid: s.pid, tid: s.tid, signo: SIGNO[s.signo] ?? 'SIGBUS', fatal: s.fatal };
+    if (s.thread) o.thread = s.thread;
+    if (code) o.code = code;
+    if (code !== 'SI_KERNEL' && s.signo !== 9) {
+      o.addr = s.addr;
+      if (s.signo === 7 && (s.code === 4 || s.code === 5)) o.lsb = s.lsb;
+    }
+    return o;
+  });
+}
+
+function answersOf(ev: AgentStep, profile: string, comms: Map<string, string>): QueryAnswers {
+  const a: QueryAnswers = {};
+  if (ev.meminfo) a.meminfo = ev.meminfo;
+  if (ev.mf) a.mfStats = ev.mf;
+  a.processes = {};
+  a.refs = {};
+  for (const [name, p] of Object.entries(ev.procs ?? {})) {
+    a.processes[name] = p.alive ? { alive: true } : p.sig !== undefined ? { alive: false, killedBy: SIGNAME[p.sig] ?? `SIG${p.sig}` } : { alive: false };
+    a.refs[name] = { pid: p.pid, tid: p.pid, comm: comms.get(name) ?? name };
+    for (const [t, tid] of Object.entries(p.threads ?? {})) if (t !== 'main') a.refs[`${name}.${t}`] = { pid: p.pid, tid, comm: comms.get(name) ?? name };
+  }
+  a.kpageflags = {};
+  a.pagemap = {};
+  a.data = {};
+  for (const [name, r] of Object.entries(ev.refs ?? {})) {
+    const e: NonNullable<QueryAnswers['refs']>[string] = {};
+    if (r.pfn) {
+      e.pfn = r.pfn;
+      e.phys = `0x${(BigInt(r.pfn) * 4096n).toString(16)}`;
+    }
+    if (r.addr) e.addr = r.addr;
+    if (r.pid) e.pid = r.pid;
+    a.refs[name] = e;
+    if (r.kpf !== undefined) a.kpageflags[name] = r.kpf;
+    const pm = pagemapState(r.pagemap, profile);
+    if (pm) a.pagemap[name] = pm;
+    if (r.data === 'intact' || r.data === 'lost' || r.data === 'zero' || r.data === 'old') a.data[name] = r.data;
+  }
+  return a;
+}
+
+export interface CaseRun {
+  events: AgentEvent[];
+  /** Set when the machine panicked during this case. */
+  panic?: string;
+  /** Set when the boot ended (timeout, crash) before the case did. */
+  error?: string;
+}
+
+export function toObservation(c: LoadedCase, run: CaseRun, kernel: string, profile: string): CaseObservation {
+  const comms = new Map<string, string>();
+  for (const p of c.config.workload?.processes ?? []) comms.set(p.name, p.comm ?? p.name);
+  const setup = run.events.find((e) => e.ev === 'setup') as (AgentStep & { ok: boolean; error?: string }) | undefined;
+  const obs: CaseObservation = {
+    target: 'qemu',
+    kernel,
+    setup: { log: setup?.log ?? [] },
+    steps: [],
+    final: { log: [...(setup?.log ?? [])], signals: [], answers: {} },
+  };
+  if (!setup) obs.setup.error = run.error ?? run.panic ?? 'the agent did not report the setup';
+  else if (!setup.ok) obs.setup.error = setup.error ?? 'setup failed';
+  let last: AgentStep | undefined = setup;
+  const byIndex = new Map<number, AgentStep>();
+  for (const e of run.events) if (e.ev === 'step' && typeof e['i'] === 'number' && e['i'] >= 0) byIndex.set(e['i'], e as AgentStep);
+  const prevProcs = new Map<string, AgentProc>(Object.entries(setup?.procs ?? {}));
+  let stopped: string | undefined = obs.setup.error ? `setup failed: ${obs.setup.error}` : undefined;
+  for (const [i, s] of (c.config.steps ?? []).entries()) {
+    const ev = byIndex.get(i);
+    if (!ev) {
+      const so: StepObservation = { index: i, log: [], signals: [], trail: [], answers: {} };
+      if (!stopped && run.panic) {
+        so.panic = run.panic;
+        obs.final.panic = run.panic;
+        stopped = 'the kernel panicked';
+      } else {
+        so.notRun = stopped ?? run.error ?? 'the agent did not report this step';
+        stopped ??= so.notRun;
+      }
+      obs.steps.push(so);
+      continue;
+    }
+    const signals = toSignals(ev.signals ?? []);
+    // Processes killed without a recorded signal (SIGBUS ignored/blocked, SIGKILL).
+    for (const [name, p] of Object.entries(ev.procs ?? {})) {
+      const before = prevProcs.get(name);
+      if (!p.alive && p.sig !== undefined && (before === undefined || before.alive) && !signals.some((x) => x.proc === name && x.fatal)) {
+        signals.push({ proc: name, pid: p.pid, tid: p.pid, signo: SIGNO[p.sig] ?? 'SIGKILL', fatal: true });
+      }
+    }
+    for (const [name, p] of Object.entries(ev.procs ?? {})) prevProcs.set(name, p);
+    const answers = answersOf(ev, profile, comms);
+    if (s.prctl) answers.prctl = ev.ret;
+    const so: StepObservation = { index: i, ret: ev.ret, log: ev.log ?? [], signals, trail: [], answers };
+    obs.steps.push(so);
+    obs.final.log.push(...so.log);
+    obs.final.signals.push(...signals);
+    last = ev;
+  }
+  if (last) obs.final.answers = answersOf(last, profile, comms);
+  if (run.panic && !obs.final.panic) obs.final.panic = run.panic;
+  return obs;
+}

@@ -130,6 +130,7 @@ export function parseCase(source: string, file: string, id: string = file): Load
     let msg = problem.message.split('\n')[0] ?? problem.message;
     msg = msg.replace(/ at line \d+, column \d+:?$/, '');
     if (problem.code === 'TAG_RESOLVE_FAILED' || /Unresolved tag/i.test(msg)) msg = `${msg}: tags are not allowed in cases`;
+    if (/flow-seq-start|flow-seq-end/.test(msg)) msg = `${msg} (inside { } or [ ], quote page references such as "victim.buf[1]")`;
     throw new CaseError(file, at, `YAML: ${msg}`);
   }
   rejectDangerousKeys(file, lc, doc.contents);

@@ -14,7 +14,7 @@ import { PG } from '../../../tsrc/kernel/mm/page.js';
 import { PAGE_SIZE } from '../../../tsrc/kernel/mm/mm.js';
 import { checkInvariants } from '../../../tsrc/kernel/invariants.js';
 import type { CaseObservation, ObservedSignal, QueryAnswers, RunContext, StepObservation, SystemUnderTest } from '../target.js';
-import { collectRefs } from '../../check/templates.js';
+import { collectRefs, expectRefs } from '../../check/templates.js';
 import { stepAction } from './extensions.js';
 import { SetupError, World } from './world.js';
 import './builtin-extensions.js';
@@ -378,6 +378,15 @@ export function runSim(c: LoadedCase, ctx: RunContext): CaseObservation {
   obs.final.log = k.log.since(0);
   obs.final.signals = k.delivered.map((s) => toObserved(w, s));
   obs.final.answers = answer(w, c.config.expect, new Map());
+  obs.final.answers.refs = {};
+  for (const ref of expectRefs(c.config.expect)) {
+    try {
+      const r = w.resolve(ref);
+      obs.final.answers.refs[ref] = { ...(r.pfn !== undefined ? { pfn: `0x${r.pfn.toString(16)}` } : {}), ...(r.addr !== undefined ? { addr: `0x${r.addr.toString(16)}` } : {}) };
+    } catch {
+      /* resolved by a step, or gone with its process */
+    }
+  }
   if (k.panicked) obs.final.panic = k.panicked;
   obs.coverage = { errorStates: [...k.coverage.errorStates], severities: [...k.coverage.severities] };
   return obs;

@@ -1,0 +1,165 @@
+// `hwpsim run [paths|globs]`: run cases and report.
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { discover, parseShard } from '../suite.js';
+import { defaultJobs, plan, runCases, type RunOptions } from '../run.js';
+import type { Reporter } from '../result.js';
+import { TapReporter } from '../reporters/tap.js';
+import { JunitReporter } from '../reporters/junit.js';
+import { JsonReporter } from '../reporters/json.js';
+import { ProgressReporter } from '../reporters/progress.js';
+import { CoverageReporter } from '../reporters/coverage.js';
+import { writeFileAtomic } from '../reporters/atomic.js';
+import { makeTarget } from '../targets/index.js';
+import { profileFor } from '../../tsrc/kernel/profiles.js';
+
+export interface RunArgs {
+  paths: string[];
+  grep?: string;
+  tag?: string[];
+  jobs?: number;
+  shard?: string;
+  bail: boolean;
+  timeout: number;
+  seed?: number;
+  reporter: string[];
+  'tap-version': number;
+  kernel?: string[];
+  'pass-with-no-tests': boolean;
+  'check-invariants': boolean;
+  coverage: boolean;
+  shuffle: boolean;
+  target: string;
+  'reports-dir': string;
+  quiet: boolean;
+}
+
+export function runOptions<T>(y: Argv<T>): Argv<T & RunArgs> {
+  return y
+    .positional('paths', { type: 'string', array: true, default: [], describe: 'Case files, directories or globs (default: the built-in library)' })
+    .option('grep', { alias: 'g', type: 'string', describe: 'Only cases whose name or path matches this regular expression' })
+    .option('tag', { alias: 't', type: 'string', array: true, describe: 'Only cases with one of these tags' })
+    .option('jobs', { alias: 'j', type: 'number', describe: 'Worker threads (default: the CPU count)' })
+    .option('shard', { type: 'string', describe: 'Run shard i of n (i/n), for CI matrices' })
+    .option('bail', { alias: 'b', type: 'boolean', default: false, describe: 'Stop after the first failing case' })
+    .option('timeout', { type: 'number', default: 10000, describe: 'Per-case timeout in milliseconds' })
+    .option('seed', { type: 'number', describe: 'Seed for --shuffle and generated data (printed on every run)' })
+    .option('reporter', { alias: 'r', type: 'string', array: true, default: ['tap'], describe: 'tap, junit or json (repeatable); tap goes to stdout and reports/, the others to reports/' })
+    .option('tap-version', { type: 'number', choices: [13, 14], default: 14, describe: 'TAP 14 with subtests, or flat TAP 13 (for prove)' })
+    .option('kernel', { alias: 'k', type: 'string', array: true, describe: 'Run every case under these kernel profiles (a matrix when several)' })
+    .option('pass-with-no-tests', { type: 'boolean', default: false, describe: 'Exit 0 when nothing matched' })
+    .option('check-invariants', { type: 'boolean', default: false, describe: 'Check the model invariants after every step' })
+    .option('coverage', { type: 'boolean', default: false, describe: 'Report which error_states[] and severity rows the run hit' })
+    .option('shuffle', { type: 'boolean', default: false, describe: 'Run cases in a random order (from --seed); reports keep the sorted order' })
+    .option('target', { type: 'string', default: 'sim', describe: 'sim (built-in simulator) or qemu (a real kernel)' })
+    .option('reports-dir', { type: 'string', default: 'reports', describe: 'Where report files are written' })
+    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'No progress on stderr' }) as Argv<T & RunArgs>;
+}
+
+function workerUrl(): URL | undefined {
+  const u = new URL('../worker.js', import.meta.url);
+  return existsSync(fileURLToPath(u)) ? u : undefined;
+}
+
+export async function doRun(argv: RunArgs): Promise<number> {
+  const seed = argv.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const shard = argv.shard ? parseShard(argv.shard) : undefined;
+  if (argv.shard && !shard) {
+    process.stderr.write(`hwpsim: --shard must be i/n with 1 <= i <= n, got "${argv.shard}"\n`);
+    return 2;
+  }
+  let grep: RegExp | undefined;
+  try {
+    grep = argv.grep ? new RegExp(argv.grep) : undefined;
+  } catch {
+    process.stderr.write(`hwpsim: --grep is not a valid regular expression: ${argv.grep}\n`);
+    return 2;
+  }
+  const kernels = (argv.kernel ?? []).flatMap((k) => k.split(',')).filter(Boolean);
+  for (const k of kernels) {
+    if (!profileFor(k)) {
+      process.stderr.write(`hwpsim: unknown kernel profile "${k}" (known: 6.1, 6.12, 6.18)\n`);
+      return 2;
+    }
+  }
+  for (const r of argv.reporter) {
+    if (!['tap', 'junit', 'json'].includes(r)) {
+      process.stderr.write(`hwpsim: unknown reporter "${r}" (tap, junit, json)\n`);
+      return 2;
+    }
+  }
+  let makeT: () => ReturnType<typeof makeTarget>;
+  try {
+    makeTarget(argv.target);
+    makeT = () => makeTarget(argv.target);
+  } catch (e) {
+    process.stderr.write(`hwpsim: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const found = discover(argv.paths);
+  if (found.missing.length) {
+    process.stderr.write(`hwpsim: no such case file or directory: ${found.missing.join(', ')}\n`);
+    if (!found.files.length) return argv['pass-with-no-tests'] ? 0 : 4;
+  }
+  const opts: RunOptions = {
+    files: found.files,
+    root: found.root,
+    jobs: argv.jobs && argv.jobs > 0 ? argv.jobs : defaultJobs(),
+    ...(grep ? { grep } : {}),
+    ...(argv.tag ? { tags: argv.tag } : {}),
+    ...(shard ? { shard } : {}),
+    bail: argv.bail,
+    timeoutMs: argv.timeout,
+    seed,
+    kernels: kernels.length ? kernels : [undefined],
+    checkInvariants: argv['check-invariants'],
+    shuffle: argv.shuffle,
+    makeTarget: makeT,
+    targetName: argv.target,
+  };
+  const wu = workerUrl();
+  if (wu) opts.workerUrl = wu;
+  const planned = plan(opts);
+  if (planned.length === 0) {
+    process.stderr.write(`hwpsim: no cases matched (seed ${seed})\n`);
+    return argv['pass-with-no-tests'] ? 0 : 4;
+  }
+  const reporters: Reporter[] = [];
+  const tap = argv.reporter.includes('tap') ? new TapReporter((s) => process.stdout.write(s), argv['tap-version'] as 13 | 14) : undefined;
+  if (tap) reporters.push(tap);
+  const dir = argv['reports-dir'];
+  if (argv.reporter.includes('junit')) reporters.push(new JunitReporter(join(dir, 'hwpsim.junit.xml')));
+  if (argv.reporter.includes('json')) reporters.push(new JsonReporter(join(dir, 'hwpsim.json')));
+  if (argv.coverage) reporters.push(new CoverageReporter((s) => process.stderr.write(s)));
+  if (!argv.quiet) reporters.push(new ProgressReporter(process.stderr, !!process.stderr.isTTY && !process.env.CI, !!process.env.CI));
+  const ac = new AbortController();
+  const onSigint = (): void => ac.abort();
+  process.once('SIGINT', onSigint);
+  process.once('SIGTERM', onSigint);
+  let summary;
+  try {
+    ({ summary } = await runCases(opts, planned, reporters, ac.signal));
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+  if (tap) writeFileAtomic(join(dir, 'hwpsim.tap'), tap.text());
+  if (summary.interrupted) return 130;
+  if (summary.failed > 0) {
+    const rerun = ['npx hwpsim run', ...argv.paths, `--seed ${seed}`, ...(argv.shuffle ? ['--shuffle'] : []), ...(argv.kernel ? argv.kernel.map((k) => `--kernel ${k}`) : [])].join(' ');
+    process.stderr.write(`rerun: ${rerun}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+export const runCommand: CommandModule<object, RunArgs> = {
+  command: 'run [paths..]',
+  describe: 'Run cases (default: the built-in library) and print TAP',
+  builder: (y) => runOptions(y),
+  handler: async (argv: ArgumentsCamelCase<RunArgs>) => {
+    process.exitCode = await doRun(argv);
+  },
+};

@@ -1,0 +1,19 @@
+// --coverage: which error_states[] rows and severity rows the run hit (like mce-test's
+// severities-coverage), printed after the run.
+import type { CaseResult, Reporter } from '../result.js';
+import { ERROR_STATES, MF_MSG } from '../../tsrc/kernel/mm/memory-failure.js';
+
+export class CoverageReporter implements Reporter {
+  constructor(private readonly write: (s: string) => void) {}
+  onCase(): void {}
+  onEnd(_s: unknown, all: CaseResult[]): void {
+    const hitStates = new Set(all.flatMap((r) => r.coverage?.errorStates ?? []));
+    const hitSev = new Set(all.flatMap((r) => r.coverage?.severities ?? []));
+    const lines = ['# coverage: memory_failure result types (action_page_types[])'];
+    const types = new Set<string>([...ERROR_STATES.map((e) => e.type), ...Object.keys(MF_MSG)]);
+    for (const t of types) lines.push(`#   ${hitStates.has(t) ? 'hit ' : 'MISS'} ${t} (${MF_MSG[t as keyof typeof MF_MSG]})${ERROR_STATES.some((e) => e.type === t) ? ' [error_states row]' : ''}`);
+    lines.push(`# coverage: severity rows hit: ${hitSev.size}`);
+    for (const s of [...hitSev].sort()) lines.push(`#   hit  ${s}`);
+    this.write(`${lines.join('\n')}\n`);
+  }
+}

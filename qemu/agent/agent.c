@@ -798,7 +798,7 @@ static unsigned long parse_num(const char *s) { return strtoul(s, 0, 0); }
 /* Writes the pattern of a file: every page except holes with seed, then dirty pages with seed+1. */
 static int make_file(char **a, int n) {
   /* file NAME PATH PAGES HOLES CACHED DIRTY SEED  (lists: '-' none, '*' all, or 1,2,3) */
-  if (n < 9) return -EINVAL;
+  if (n < 8) return -EINVAL;
   struct cfile *f = &files[nfiles++];
   snprintf(f->name, sizeof f->name, "%s", a[1]);
   snprintf(f->path, sizeof f->path, "%s", a[2]);

@@ -68,3 +68,38 @@ for (const profile of ['6.1', '6.12']) {
     t.equal(o.final.answers.processes?.['victim']?.alive, true);
   });
 }
+
+t.test('SRAR machine check through the QEMU monitor (6.12)', async (t) => {
+  if (!qemuPresent()) return t.skip('qemu-system-x86_64 is not installed (npm run qemu:setup)');
+  if (!kernels.some((k) => k.profile === '6.12')) return t.skip('no 6.12 kernel in .qemu-cache (npm run qemu:setup)');
+  const target = createQemuTarget({ log: (m) => t.comment(m) });
+  const c = parseCase(
+    `
+machine: { kernel: "6.12", cpus: 1 }
+workload:
+  processes:
+    - { name: v, mappings: [{ name: buf, kind: anon, pages: 2 }] }
+steps:
+  - mce:
+      records: "CPU 0 BANK 1 STATUS 0xbd80000000000134 MCGSTATUS 7 MISC 0x8c"
+      process: v
+      page: v.buf[1]
+  - unpoison-pfn: v.buf[1]
+expect:
+  data:
+    v.buf[0]: intact
+`,
+    'srar.yaml',
+  );
+  t.equal(target.cannotRun(c, ctx), undefined);
+  const o = await target.run(c, ctx);
+  const [mce, unpoison] = o.steps;
+  const pfn = mce?.answers.refs?.['v.buf[1]']?.pfn ?? '';
+  const phys = mce?.answers.refs?.['v.buf[1]']?.phys ?? '';
+  t.ok(mce?.log.includes(`mce: Uncorrected hardware memory error in user-access at ${phys.slice(2)}`), 'SRAR user-access line');
+  t.ok(mce?.log.includes(`Memory failure: ${pfn}: recovery action for dirty LRU page: Recovered`), 'result line');
+  t.match(mce?.signals, [{ proc: 'v', code: 'BUS_MCEERR_AR', lsb: 12, addr: mce?.answers.refs?.['v.buf[1]']?.addr }]);
+  t.equal(unpoison?.ret, -95, 'unpoison refused after a hardware memory failure');
+  t.ok(unpoison?.log.includes(`Unpoison: ${pfn}: disabled after HW memory failure`));
+  t.equal(o.final.answers.data?.['v.buf[0]'], 'intact');
+});

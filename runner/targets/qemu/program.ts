@@ -198,8 +198,10 @@ export function buildProgram(c: LoadedCase, id: string): Program {
   }
   L.push('ready');
   const mce: McePlan[] = [];
-  for (const [i, s] of (c.config.steps ?? []).entries()) {
-    const probes = Object.keys({ ...(s.expect?.data ?? {}) });
+  const steps = c.config.steps ?? [];
+  for (const [i, s] of steps.entries()) {
+    // The case-level `data` expectations are probed after the last step.
+    const probes = Object.keys({ ...(s.expect?.data ?? {}), ...(i === steps.length - 1 ? (c.config.expect?.data ?? {}) : {}) });
     for (const line of stepLines(s, i, probes, devices, w.devices ?? [], mce)) L.push(line);
   }
   L.push('end');

@@ -32,11 +32,14 @@ export interface RunSummary {
   seed: number;
   durationMs: number;
   interrupted: boolean;
+  /** --bail stopped the run before every planned case was reported. */
+  bailed?: boolean;
 }
 
 /** Reporters listen to the run's events (after node-tap / kirk). */
 export interface Reporter {
   onStart?(info: { total: number; seed: number }): void;
+  /** `index`: position in the report (0, 1, 2 ...), in the stable sorted order. */
   onCase(r: CaseResult, index: number): void;
   onEnd(s: RunSummary, all: CaseResult[]): void | Promise<void>;
 }

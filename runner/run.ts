@@ -1,13 +1,14 @@
-// Running a selection of cases: scheduling on worker threads (or inline for --jobs 1),
+// Running a selection of cases: scheduling on worker threads (inline when no compiled worker),
 // reporting in a stable order whatever the completion order, --bail, timeouts, SIGINT.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { CaseError, loadCase, type LoadedCase } from './case/load.js';
-import { executeLoaded, invalidResult, kernelOf } from './execute.js';
+import { executeLoaded, invalidResult, kernelOf, skipReason } from './execute.js';
 import type { CaseResult, Reporter, RunSummary } from './result.js';
 import { isFailure } from './result.js';
 import { caseId, inShard } from './suite.js';
-import type { RunContext, SystemUnderTest } from './targets/target.js';
+import type { CaseObservation, RunContext, SystemUnderTest } from './targets/target.js';
+import { isBatchTarget } from './targets/index.js';
 
 export interface RunOptions {
   files: string[];
@@ -26,6 +27,10 @@ export interface RunOptions {
   /** Worker thread entry (compiled worker.js); inline execution when absent. */
   workerUrl?: URL;
   targetName: string;
+  /** Kernels to run a case under when no --kernel was given (the QEMU target: every installed one). */
+  kernelsFor?: (c: LoadedCase | undefined) => (string | undefined)[];
+  /** Hand the target groups of cases (targets with runBatch: one QEMU boot runs many cases). */
+  batch?: boolean;
 }
 
 export interface Planned {
@@ -38,7 +43,7 @@ export interface Planned {
 }
 
 /** Loads and selects cases: grep on name/id, tags, shard. Invalid cases are always selected. */
-export function plan(opts: Pick<RunOptions, 'files' | 'root' | 'grep' | 'tags' | 'shard' | 'kernels'>): Planned[] {
+export function plan(opts: Pick<RunOptions, 'files' | 'root' | 'grep' | 'tags' | 'shard' | 'kernels' | 'kernelsFor'>): Planned[] {
   const out: Planned[] = [];
   for (const file of opts.files) {
     const id = caseId(file, opts.root);
@@ -55,7 +60,7 @@ export function plan(opts: Pick<RunOptions, 'files' | 'root' | 'grep' | 'tags' |
       if (opts.grep && !opts.grep.test(loaded.name) && !opts.grep.test(id)) continue;
       if (opts.tags?.length && !opts.tags.some((t) => loaded!.config.tags?.includes(t))) continue;
     } else if (opts.grep && !opts.grep.test(id)) continue;
-    for (const kernel of opts.kernels) out.push({ ...(loaded ? { loaded } : {}), ...(error ? { error } : {}), file, id, kernel });
+    for (const kernel of opts.kernelsFor?.(loaded) ?? opts.kernels) out.push({ ...(loaded ? { loaded } : {}), ...(error ? { error } : {}), file, id, kernel });
   }
   return out.filter((_, i) => inShard(i, opts.shard));
 }
@@ -85,16 +90,24 @@ export async function runCases(opts: RunOptions, planned: Planned[], reporters: 
   const t0 = performance.now();
   for (const r of reporters) r.onStart?.({ total: planned.length, seed: opts.seed });
   const results: (CaseResult | undefined)[] = new Array(planned.length);
+  const reported: CaseResult[] = [];
+  const wasReported: boolean[] = new Array(planned.length).fill(false);
   let nextToReport = 0;
   let bailed = false;
+  /** --bail: nothing is reported after the first failure in report order. */
+  let cut = false;
+  const report = (i: number): void => {
+    const r = results[i]!;
+    wasReported[i] = true;
+    for (const rep of reporters) rep.onCase(r, reported.length);
+    reported.push(r);
+    if (opts.bail && isFailure(r) && r.status !== 'todo') cut = true;
+  };
   const flush = (): void => {
-    while (nextToReport < planned.length && results[nextToReport]) {
-      const r = results[nextToReport]!;
-      for (const rep of reporters) rep.onCase(r, nextToReport);
-      nextToReport++;
-    }
+    while (!cut && nextToReport < planned.length && results[nextToReport]) report(nextToReport++);
   };
   const finish = (index: number, r: CaseResult): void => {
+    if (results[index]) return;
     results[index] = r;
     if (opts.bail && isFailure(r) && r.status !== 'todo') bailed = true;
     flush();
@@ -110,39 +123,46 @@ export async function runCases(opts: RunOptions, planned: Planned[], reporters: 
   const ctxFor = (p: Planned): RunContext => ({ timeoutMs: opts.timeoutMs, checkInvariants: opts.checkInvariants, seed: opts.seed, ...(p.kernel ? { kernel: p.kernel } : {}) });
   const stopped = (): boolean => bailed || !!signal?.aborted;
   const jobs = Math.max(1, Math.min(opts.jobs, order.length));
-  if (jobs <= 1 || !opts.workerUrl) {
+  if (!opts.workerUrl) {
+    // Inline (no compiled worker, e.g. under the test loader): timeouts are the target's own.
     const target = opts.makeTarget();
     try {
       for (const job of order) {
         if (stopped()) break;
         const p = job.p;
+        // Invalid cases never reach a target: they are reported as they were loaded.
         const r = p.loaded ? await executeLoaded(p.loaded, target, ctxFor(p)) : invalidResult(p.file, p.id, p.error!, target.name, p.kernel ?? '');
         finish(job.index, r);
         // Let SIGINT handlers run between cases.
-        if (job.index % 64 === 63) await new Promise((res) => setImmediate(res));
+        await new Promise((res) => setImmediate(res));
       }
     } finally {
       await target.close();
     }
   } else {
-    await runInWorkers(opts, order, jobs, ctxFor, finish, stopped);
+    // Invalid cases are settled here; only loadable ones go to the workers.
+    for (const job of order) if (!job.p.loaded) finish(job.index, invalidResult(job.p.file, job.p.id, job.p.error!, opts.targetName, job.p.kernel ?? ''));
+    const runnable = order.filter((j) => j.p.loaded);
+    if (runnable.length) await runInWorkers(opts, runnable, Math.max(1, Math.min(jobs, runnable.length)), ctxFor, finish, stopped, signal);
   }
-  const done = results.filter((r): r is CaseResult => !!r);
+  // Interrupted or bailed with gaps: report what did finish, still in the stable order.
+  if (!cut) for (let i = 0; i < planned.length && !cut; i++) if (results[i] && !wasReported[i]) report(i);
   const summary: RunSummary = {
-    passed: done.filter((r) => r.status === 'pass').length,
-    failed: done.filter((r) => isFailure(r) && r.status !== 'todo').length,
-    skipped: done.filter((r) => r.status === 'skip').length,
-    todo: done.filter((r) => r.status === 'todo').length,
+    passed: reported.filter((r) => r.status === 'pass').length,
+    failed: reported.filter((r) => isFailure(r) && r.status !== 'todo').length,
+    skipped: reported.filter((r) => r.status === 'skip').length,
+    todo: reported.filter((r) => r.status === 'todo').length,
     total: planned.length,
     seed: opts.seed,
     durationMs: performance.now() - t0,
     interrupted: !!signal?.aborted,
+    ...(bailed && reported.length < planned.length ? { bailed: true } : {}),
   };
-  for (const r of reporters) await r.onEnd(summary, done);
-  return { summary, results: done };
+  for (const r of reporters) await r.onEnd(summary, reported);
+  return { summary, results: reported };
 }
 
-/** Worker messages: the parent sends jobs, the worker answers with results. */
+/** Worker messages: the parent sends batches of jobs, the worker answers each case as it ends. */
 export interface WorkerJob {
   index: number;
   file: string;
@@ -152,55 +172,167 @@ export interface WorkerJob {
   target: string;
 }
 
-async function runInWorkers(opts: RunOptions, order: Job[], jobs: number, ctxFor: (p: Planned) => RunContext, finish: (i: number, r: CaseResult) => void, stopped: () => boolean): Promise<void> {
-  let next = 0;
+export type WorkerReply = { kind: 'result'; index: number; result: CaseResult } | { kind: 'done' };
+
+/** Extra time a worker gets past the case timeout (the target enforces it first) before it is killed. */
+const KILL_GRACE_MS = 2000;
+
+async function runInWorkers(
+  opts: RunOptions,
+  order: Job[],
+  jobs: number,
+  ctxFor: (p: Planned) => RunContext,
+  finish: (i: number, r: CaseResult) => void,
+  stopped: () => boolean,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const queue = [...order];
   // Batches amortise message overhead; small enough to keep both cores busy to the end.
   const batch = Math.max(1, Math.min(32, Math.floor(order.length / (jobs * 8))));
+  const live = new Set<Worker>();
+  const onAbort = (): void => {
+    // Interrupted: stop now; cases in flight are not reported (they did not finish).
+    for (const w of live) void w.terminate();
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const failed = (j: Job, status: 'error' | 'timeout', reason: string, durationMs: number): CaseResult => ({
+    id: j.p.id,
+    file: j.p.file,
+    name: j.p.loaded?.name ?? j.p.id,
+    target: opts.targetName,
+    kernel: j.p.kernel ?? '',
+    status,
+    reason,
+    assertions: [],
+    durationMs,
+  });
   const startWorker = (): Promise<void> =>
     new Promise((resolveWorker) => {
       const w = new Worker(opts.workerUrl!, { workerData: { target: opts.targetName } });
+      live.add(w);
+      /** Cases of the current batch not answered yet, in the order the worker runs them. */
       let inflight: Job[] = [];
       let timer: NodeJS.Timeout | undefined;
-      const send = (): void => {
+      /** Set once the worker's death has been accounted for (timeout, error), so exit does not report twice. */
+      let settled = false;
+      const arm = (): void => {
         if (timer) clearTimeout(timer);
-        if (stopped() || next >= order.length) {
+        timer = inflight.length ? setTimeout(onTimeout, opts.timeoutMs + KILL_GRACE_MS) : undefined;
+      };
+      /** The worker is lost: its current case gets `r`, the rest of its batch goes back to the queue. */
+      const lose = (r: (j: Job) => CaseResult): void => {
+        if (settled) return;
+        settled = true;
+        if (timer) clearTimeout(timer);
+        const [head, ...rest] = inflight;
+        inflight = [];
+        if (stopped()) return;
+        if (head) finish(head.index, r(head));
+        queue.unshift(...rest);
+      };
+      const onTimeout = (): void => {
+        // A runaway case the target did not stop itself: report it and replace the worker.
+        lose((j) => failed(j, 'timeout', `timeout after ${opts.timeoutMs} ms (the worker was stopped)`, opts.timeoutMs));
+        void w.terminate();
+      };
+      const send = (): void => {
+        if (stopped() || queue.length === 0) {
+          settled = true;
           void w.terminate();
           return;
         }
-        inflight = order.slice(next, next + batch);
-        next += inflight.length;
+        inflight = queue.splice(0, batch);
         const msg: WorkerJob[] = inflight.map((j) => ({ index: j.index, file: j.p.file, id: j.p.id, root: opts.root, ctx: ctxFor(j.p), target: opts.targetName }));
-        timer = setTimeout(() => {
-          // A runaway case: report it and replace the worker.
-          for (const j of inflight) finish(j.index, { id: j.p.id, file: j.p.file, name: j.p.loaded?.name ?? j.p.id, target: opts.targetName, kernel: j.p.kernel ?? '', status: 'timeout', reason: `timeout after ${opts.timeoutMs} ms`, assertions: [], durationMs: opts.timeoutMs });
-          inflight = [];
-          void w.terminate();
-        }, opts.timeoutMs * inflight.length + 2000);
+        arm();
         w.postMessage(msg);
       };
-      w.on('message', (rs: CaseResult[]) => {
-        for (const r of rs) {
-          const j = inflight.find((x) => x.index === (r as CaseResult & { index: number }).index);
-          if (j) finish(j.index, r);
-        }
-        inflight = [];
-        send();
+      w.on('message', (m: WorkerReply) => {
+        if (settled) return;
+        if (m.kind === 'result') {
+          inflight = inflight.filter((j) => j.index !== m.index);
+          finish(m.index, m.result);
+          arm();
+        } else send();
       });
       w.on('error', (err) => {
-        for (const j of inflight) finish(j.index, { id: j.p.id, file: j.p.file, name: j.p.id, target: opts.targetName, kernel: j.p.kernel ?? '', status: 'error', reason: `worker died: ${err.message}`, assertions: [], durationMs: 0 });
-        inflight = [];
+        lose((j) => failed(j, 'error', `worker died running this case: ${err.message}`, 0));
       });
-      w.on('exit', () => {
-        if (timer) clearTimeout(timer);
-        for (const j of inflight) finish(j.index, { id: j.p.id, file: j.p.file, name: j.p.id, target: opts.targetName, kernel: j.p.kernel ?? '', status: 'error', reason: 'worker exited', assertions: [], durationMs: 0 });
-        inflight = [];
+      w.on('exit', (code) => {
+        live.delete(w);
+        lose((j) => failed(j, 'error', `worker exited running this case (exit code ${code})`, 0));
         // A worker that died or was stopped for a timeout is replaced while work remains.
-        if (!stopped() && next < order.length) void startWorker().then(resolveWorker);
+        if (!stopped() && queue.length > 0) void startWorker().then(resolveWorker);
         else resolveWorker();
       });
       send();
     });
-  await Promise.all(Array.from({ length: jobs }, () => startWorker()));
+  try {
+    await Promise.all(Array.from({ length: jobs }, () => startWorker()));
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * The batch path: cases a target can run go to its runBatch in groups (per kernel, at most
+ * `batchSize` per call), so one QEMU boot runs many cases; up to `jobs` groups run at once.
+ * Each case is then checked as usual; its time is its share of the group's wall time.
+ */
+async function runBatched(opts: RunOptions, order: Job[], ctxFor: (p: Planned) => RunContext, finish: (i: number, r: CaseResult) => void, stopped: () => boolean, batchSize = 30): Promise<void> {
+  const target = opts.makeTarget();
+  try {
+    const groups = new Map<string, { job: Job; c: LoadedCase; ctx: RunContext }[]>();
+    for (const job of order) {
+      const p = job.p;
+      if (!p.loaded) {
+        finish(job.index, invalidResult(p.file, p.id, p.error!, target.name, p.kernel ?? ''));
+        continue;
+      }
+      const ctx = ctxFor(p);
+      const kernel = kernelOf(p.loaded, ctx);
+      if (!isBatchTarget(target) || skipReason(p.loaded, kernel) || target.cannotRun(p.loaded, ctx)) {
+        // Skips (and targets without runBatch) go through the ordinary path.
+        finish(job.index, await executeLoaded(p.loaded, target, ctx));
+        continue;
+      }
+      const key = `${kernel}\0${ctx.kernel ?? ''}`;
+      const g = groups.get(key) ?? [];
+      g.push({ job, c: p.loaded, ctx });
+      groups.set(key, g);
+    }
+    if (!isBatchTarget(target)) return;
+    const chunks: { job: Job; c: LoadedCase; ctx: RunContext }[][] = [];
+    for (const g of groups.values()) for (let i = 0; i < g.length; i += batchSize) chunks.push(g.slice(i, i + batchSize));
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < chunks.length && !stopped()) {
+        const chunk = chunks[next++]!;
+        const t0 = performance.now();
+        let obs: CaseObservation[] | undefined;
+        let err: string | undefined;
+        try {
+          obs = await target.runBatch(chunk.map((x) => x.c), chunk[0]!.ctx);
+        } catch (e) {
+          err = e instanceof Error ? e.message : String(e);
+        }
+        const share = (performance.now() - t0) / chunk.length;
+        for (const [k, x] of chunk.entries()) {
+          const o = obs?.[k];
+          const one: SystemUnderTest = {
+            name: target.name,
+            cannotRun: () => undefined,
+            run: () => (o ? Promise.resolve(o) : Promise.reject(new Error(err ?? 'the target returned no observation'))),
+            close: () => Promise.resolve(),
+          };
+          const r = await executeLoaded(x.c, one, x.ctx);
+          finish(x.job.index, { ...r, durationMs: share });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.jobs, chunks.length)) }, () => lane()));
+  } finally {
+    await target.close();
+  }
 }
 
 export { kernelOf };

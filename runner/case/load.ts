@@ -97,6 +97,36 @@ function keyNodeAt(doc: Document, path: readonly (string | number)[], key: strin
   return undefined;
 }
 
+/**
+ * Where a position inside a string value (line/col of the parsed text) is in the file: exact for
+ * literal block scalars (`|`) and one-line scalars; undefined (use the node) otherwise.
+ */
+function innerPosition(doc: Document, lc: LineCounter, source: string, path: readonly (string | number)[], inner: Position): Position | undefined {
+  const node = nodeAt(doc, path);
+  if (!isScalar(node) || !node.range) return undefined;
+  const start = posAt(lc, node.range[0]);
+  if (node.type === 'BLOCK_LITERAL') {
+    const lines = source.split(/\r?\n/);
+    const header = lines[start.line - 1] ?? '';
+    const explicit = /^[|>][+-]?(\d)/.exec(header.slice(start.col - 1));
+    let indent: number;
+    if (explicit) {
+      const parentIndent = /^ */.exec(header)![0].length;
+      indent = parentIndent + Number(explicit[1]);
+    } else {
+      const first = lines.slice(start.line).find((l) => l.trim() !== '');
+      indent = first ? /^ */.exec(first)![0].length : 0;
+    }
+    return { line: start.line + inner.line, col: indent + inner.col };
+  }
+  if (inner.line === 1 && (node.type === 'PLAIN' || node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE')) {
+    const end = posAt(lc, node.range[1]);
+    if (end.line !== start.line) return undefined;
+    return { line: start.line, col: start.col + inner.col - 1 + (node.type === 'PLAIN' ? 0 : 1) };
+  }
+  return undefined;
+}
+
 export function caseIdFor(file: string, root: string | undefined): string {
   return root ? relative(root, file) || basename(file) : file;
 }
@@ -164,7 +194,10 @@ export function parseCase(source: string, file: string, id: string = file): Load
   const config = parsed.data;
   const loaded: LoadedCase = { file, id, name: config.name ?? id, config, source, positionOf };
   const refErr = checkReferences(loaded);
-  if (refErr) throw new CaseError(file, positionOf(refErr.path), refErr.message);
+  if (refErr) {
+    const inner = refErr.inner ? innerPosition(doc, lc, source, refErr.path, refErr.inner) : undefined;
+    throw new CaseError(file, inner ?? positionOf(refErr.path), refErr.message);
+  }
   return loaded;
 }
 

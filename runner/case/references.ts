@@ -4,13 +4,21 @@ import type { LoadedCase } from './load.js';
 import type { Expectation, StepConfig } from './schema.js';
 import { didYouMean } from './messages.js';
 import { parseSize } from './size.js';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { MceParseError, parseMce, tokenize, validateRecords, type MceRecord, type Token } from '../../tsrc/tools/mce-inject/index.js';
 
 export interface RefProblem {
   path: (string | number)[];
   message: string;
+  /** Position inside the string value at `path` (1-based line and column of the text), e.g. an mce-inject parse error. */
+  inner?: { line: number; col: number };
 }
 
 interface Names {
+  /** Pages of physical memory, for pfn:/phys: references. */
+  memPages?: bigint;
+  memory?: string;
   processes: Map<string, { threads: Set<string>; mappings: Map<string, number> }>;
   files: Map<string, number>;
   devices: Set<string>;
@@ -95,18 +103,32 @@ export function checkReferences(c: LoadedCase): RefProblem | undefined {
   const mem = parseSize(cfg.machine?.memory ?? '4G');
   if (mem < 16n << 20n) return { path: ['machine', 'memory'], message: 'memory must be at least 16M' };
   if (mem > 64n << 40n) return { path: ['machine', 'memory'], message: 'memory must be at most 64T' };
+  names.memPages = mem / 4096n;
+  names.memory = String(cfg.machine?.memory ?? '4G');
   const cpus = cfg.machine?.cpus ?? 2;
+  const offline = new Set(cfg.machine?.['offline-cpus'] ?? []);
   for (const [i, off] of (cfg.machine?.['offline-cpus'] ?? []).entries()) {
-    if (off >= cpus) return { path: ['machine', 'offline-cpus', i], message: `CPU ${off} does not exist (the machine has ${cpus} CPUs)` };
+    if (off >= cpus) return { path: ['machine', 'offline-cpus', i], message: `CPU ${off} does not exist (the machine has ${cpus} CPUs: 0-${cpus - 1})` };
     if (off === 0) return { path: ['machine', 'offline-cpus', i], message: 'CPU 0 cannot be offline' };
   }
+  const machine: MachineShape = { cpus, offline, banks: cfg.machine?.mca?.banks ?? 10 };
+  for (const [i, b] of (cfg.machine?.mca?.['shared-banks'] ?? []).entries()) {
+    if (b >= machine.banks) return { path: ['machine', 'mca', 'shared-banks', i], message: bankMessage(b, machine) };
+  }
+  const cpuProblem = (cpu: number): string | undefined =>
+    cpu >= cpus ? `CPU ${cpu} does not exist (the machine has ${cpus} CPUs: 0-${cpus - 1})` : offline.has(cpu) ? `CPU ${cpu} is offline (machine.offline-cpus)` : undefined;
   for (const [i, p] of (w.processes ?? []).entries()) {
-    if (p.cpu !== undefined && p.cpu >= cpus) return { path: ['workload', 'processes', i, 'cpu'], message: `CPU ${p.cpu} does not exist (the machine has ${cpus} CPUs)` };
+    const e = p.cpu !== undefined ? cpuProblem(p.cpu) : undefined;
+    if (e) return { path: ['workload', 'processes', i, 'cpu'], message: e };
+    for (const [j, t] of (p.threads ?? []).entries()) {
+      const te = t.cpu !== undefined ? cpuProblem(t.cpu) : undefined;
+      if (te) return { path: ['workload', 'processes', i, 'threads', j, 'cpu'], message: te };
+    }
   }
   // Steps.
   for (const [i, s] of (cfg.steps ?? []).entries()) {
-    const err = checkStep(names, s, cpus);
-    if (err) return { path: ['steps', i, ...err.path], message: err.message };
+    const err = checkStep(names, s, machine, c.file);
+    if (err) return { ...err, path: ['steps', i, ...err.path] };
     if (s.fork) {
       const parent = names.processes.get(s.fork.process.split('.')[0] ?? '');
       if (names.processes.has(s.fork.child)) return { path: ['steps', i, 'fork', 'child'], message: `process "${s.fork.child}" already exists` };
@@ -142,6 +164,17 @@ function checkMappingName(names: Names, ref: string): string | undefined {
 
 /** Checks a page reference; returns a message, or undefined when it names a real page. */
 export function checkPageRef(names: Names, ref: string): string | undefined {
+  const pm0 = /^(pfn|phys):(0x[0-9a-fA-F]+|\d+)$/.exec(ref);
+  if (pm0 && names.memPages !== undefined) {
+    const v = BigInt(pm0[2]!);
+    const pfn = pm0[1] === 'pfn' ? v : v / 4096n;
+    if (pfn >= names.memPages) {
+      const what = pm0[1] === 'pfn' ? `pfn ${pm0[2]}` : `physical address ${pm0[2]}`;
+      const range = pm0[1] === 'pfn' ? `pfns 0x0-0x${(names.memPages - 1n).toString(16)}` : `addresses 0x0-0x${(names.memPages * 4096n - 1n).toString(16)}`;
+      return `${what} is beyond memory (machine.memory ${names.memory}: ${range})`;
+    }
+    return undefined;
+  }
   const fm = FILE_PAGE.exec(ref);
   if (fm) {
     const size = names.files.get(fm[1]!);
@@ -162,7 +195,8 @@ export function checkPageRef(names: Names, ref: string): string | undefined {
   return undefined;
 }
 
-function checkStep(names: Names, s: StepConfig, cpus: number): RefProblem | undefined {
+function checkStep(names: Names, s: StepConfig, machine: MachineShape, file: string): RefProblem | undefined {
+  const cpus = machine.cpus;
   const pageKeys = ['corrupt-pfn', 'unpoison-pfn', 'hard-offline', 'soft-offline', 'swap-out'] as const;
   for (const k of pageKeys) {
     const v = s[k];
@@ -223,12 +257,30 @@ function checkStep(names: Names, s: StepConfig, cpus: number): RefProblem | unde
       if (e) return { path: ['mce', 'page'], message: e };
     }
     if (!s.mce.records && !s.mce.file) return { path: ['mce'], message: 'an mce step needs "records:" or "file:"' };
-    for (const [i, c] of (s.mce['no-answer'] ?? []).entries()) if (c >= cpus) return { path: ['mce', 'no-answer', i], message: `CPU ${c} does not exist (the machine has ${cpus} CPUs)` };
+    if (s.mce.records !== undefined && s.mce.file !== undefined) return { path: ['mce', 'file'], message: 'an mce step takes "records:" or "file:", not both' };
+    for (const [i, c] of (s.mce['no-answer'] ?? []).entries()) if (c >= cpus) return { path: ['mce', 'no-answer', i], message: `CPU ${c} does not exist (the machine has ${cpus} CPUs: 0-${cpus - 1})` };
+    if (s.mce.records !== undefined) {
+      const e = checkMceText(names, s.mce.records, machine);
+      if (e) return { path: ['mce', 'records'], message: e.message, ...(e.at ? { inner: e.at } : {}) };
+    }
+    if (s.mce.file !== undefined) {
+      const path = resolve(dirname(file), s.mce.file);
+      let text: string;
+      try {
+        text = readFileSync(path, 'utf8');
+      } catch {
+        return { path: ['mce', 'file'], message: `cannot read mce-inject file "${s.mce.file}" (looked for ${path})` };
+      }
+      const e = checkMceText(names, text, machine);
+      if (e) return { path: ['mce', 'file'], message: `${s.mce.file}${e.at ? `:${e.at.line}:${e.at.col}` : ''}: ${e.message}` };
+    }
   }
   if (s.corrected) {
     const e = checkPageRef(names, s.corrected.page);
     if (e) return { path: ['corrected', 'page'], message: e };
-    if (s.corrected.cpu !== undefined && s.corrected.cpu >= cpus) return { path: ['corrected', 'cpu'], message: `CPU ${s.corrected.cpu} does not exist (the machine has ${cpus} CPUs)` };
+    if (s.corrected.cpu !== undefined && s.corrected.cpu >= cpus) return { path: ['corrected', 'cpu'], message: `CPU ${s.corrected.cpu} does not exist (the machine has ${cpus} CPUs: 0-${cpus - 1})` };
+    if (s.corrected.cpu !== undefined && machine.offline.has(s.corrected.cpu)) return { path: ['corrected', 'cpu'], message: `CPU ${s.corrected.cpu} is offline (machine.offline-cpus)` };
+    if (s.corrected.bank !== undefined && s.corrected.bank >= machine.banks) return { path: ['corrected', 'bank'], message: bankMessage(s.corrected.bank, machine) };
   }
   const actions = Object.keys(s).filter((k) => k !== 'as' && k !== 'expect' && k !== 'repeat');
   if (actions.length === 0) return { path: [], message: 'a step needs one action (corrupt-pfn, madvise, access, mce ...)' };
@@ -262,4 +314,70 @@ function checkExpect(names: Names, e: Expectation): RefProblem | undefined {
     }
   }
   return undefined;
+}
+
+interface MachineShape {
+  cpus: number;
+  offline: Set<number>;
+  banks: number;
+}
+
+function bankMessage(bank: number, m: MachineShape): string {
+  return `bank ${bank} does not exist: the machine has ${m.banks} MCA banks (0-${m.banks - 1}; set machine.mca.banks for more)`;
+}
+
+const MCE_TEMPLATE = /\{(hex)?(pfn|addr|phys)(?::([^}]+))?\}/g;
+
+/**
+ * Parses mce-inject text as the step will inject it, and checks every record's CPU and bank
+ * against the machine. Templates ({phys:REF}) are checked, then replaced by a number of the same
+ * width so that columns after them stay right.
+ */
+export function checkMceText(names: Names, text: string, m: MachineShape): { message: string; at?: { line: number; col: number } } | undefined {
+  for (const t of text.matchAll(MCE_TEMPLATE)) {
+    if (t[3]) {
+      const e = checkPageRef(names, t[3]);
+      if (e) return { message: `${t[0]}: ${e}`, at: lineColOf(text, t.index ?? 0) };
+    }
+  }
+  const plain = text.replace(MCE_TEMPLATE, (w) => `0x${'0'.repeat(Math.max(1, w.length - 2))}`);
+  let records: MceRecord[];
+  let tokens: Token[];
+  try {
+    records = parseMce(plain);
+    tokens = tokenize(plain);
+  } catch (e) {
+    if (e instanceof MceParseError) return { message: `mce-inject: ${e.detail}`, at: { line: e.line, col: e.col } };
+    throw e;
+  }
+  if (records.length === 0) return { message: 'mce-inject: no records (expected CPU n BANK b STATUS ... )', at: { line: 1, col: 1 } };
+  const starts = tokens.filter((t) => t.kind === 'keyword' && (t.value === 'CPU' || t.value === 'MCE'));
+  const online = { isOnline: (cpu: number): boolean => cpu < m.cpus && !m.offline.has(cpu) };
+  for (const err of validateRecords(records, { cpus: online, mca: { bankCount: m.banks } })) {
+    const r = records[err.index]!;
+    const start = starts[err.index];
+    const end = starts[err.index + 1];
+    const inRecord = tokens.filter((t) => start && (t.line > start.line || (t.line === start.line && t.col >= start.col)) && (!end || t.line < end.line || (t.line === end.line && t.col < end.col)));
+    let at = start ? { line: start.line, col: start.col } : { line: 1, col: 1 };
+    let message: string;
+    if (!online.isOnline(r.cpu)) {
+      message = r.cpu >= m.cpus ? `mce-inject: record ${err.index + 1}: cpu ${r.cpu} not online (the machine has ${m.cpus} CPUs: 0-${m.cpus - 1})` : `mce-inject: record ${err.index + 1}: cpu ${r.cpu} not online (machine.offline-cpus)`;
+      const n = inRecord[1];
+      if (n && n.kind === 'number') at = { line: n.line, col: n.col };
+    } else {
+      message = `mce-inject: record ${err.index + 1}: ${err.message}; the machine has ${m.banks} banks (machine.mca.banks)`;
+      // The bank number: after the last BANK keyword, or `CPU n b`.
+      const bankKw = inRecord.map((t, i) => [t, i] as const).filter(([t]) => t.kind === 'keyword' && t.value === 'BANK').pop();
+      const n = bankKw ? inRecord[bankKw[1] + 1] : inRecord[2];
+      if (n && n.kind === 'number') at = { line: n.line, col: n.col };
+    }
+    return { message, at };
+  }
+  return undefined;
+}
+
+function lineColOf(text: string, offset: number): { line: number; col: number } {
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  return { line, col: offset - before.lastIndexOf('\n') };
 }

@@ -3,32 +3,51 @@ import type { CommandModule } from 'yargs';
 import { z } from 'zod';
 import { CaseError, loadCase } from '../case/load.js';
 import { CaseConfig } from '../case/schema.js';
-import { discover } from '../suite.js';
-import { caseId } from '../suite.js';
+import { discover, parseShard } from '../suite.js';
+import { plan } from '../run.js';
 
 interface PathArgs {
   paths: string[];
 }
 
-export const listCommand: CommandModule<object, PathArgs & { tag?: string[] }> = {
+interface ListArgs extends PathArgs {
+  tag?: string[];
+  grep?: string;
+  shard?: string;
+}
+
+export const listCommand: CommandModule<object, ListArgs> = {
   command: 'list [paths..]',
-  describe: 'List the cases a run would select',
-  builder: (y) => y.positional('paths', { type: 'string', array: true, default: [] }).option('tag', { alias: 't', type: 'string', array: true }) as never,
+  describe: 'List the cases a run would select (with --grep, --tag and --shard as for run)',
+  builder: (y) =>
+    y
+      .positional('paths', { type: 'string', array: true, default: [], describe: 'Case files, directories or globs (default: the built-in library)' })
+      .option('tag', { alias: 't', type: 'string', array: true, describe: 'Only cases with one of these tags' })
+      .option('grep', { alias: 'g', type: 'string', describe: 'Only cases whose name or path matches this regular expression' })
+      .option('shard', { type: 'string', describe: 'Only shard i of n (i/n)' }) as never,
   handler: (argv) => {
-    const found = discover(argv.paths);
-    let n = 0;
-    for (const f of found.files) {
-      const id = caseId(f, found.root);
-      try {
-        const c = loadCase(f, found.root);
-        if (argv.tag?.length && !argv.tag.some((t) => c.config.tags?.includes(t))) continue;
-        process.stdout.write(`${id}${c.config.tags?.length ? `  [${c.config.tags.join(', ')}]` : ''}\n`);
-      } catch {
-        process.stdout.write(`${id}  (invalid)\n`);
-      }
-      n++;
+    const shard = argv.shard ? parseShard(argv.shard) : undefined;
+    if (argv.shard && !shard) {
+      process.stderr.write(`hwpsim: --shard must be i/n with 1 <= i <= n, got "${argv.shard}"\n`);
+      process.exitCode = 2;
+      return;
     }
-    process.exitCode = n ? 0 : 4;
+    let grep: RegExp | undefined;
+    try {
+      grep = argv.grep ? new RegExp(argv.grep) : undefined;
+    } catch {
+      process.stderr.write(`hwpsim: --grep is not a valid regular expression: ${argv.grep}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    const found = discover(argv.paths);
+    if (found.missing.length) process.stderr.write(`hwpsim: no such case file or directory: ${found.missing.join(', ')}\n`);
+    const planned = plan({ files: found.files, root: found.root, kernels: [undefined], ...(grep ? { grep } : {}), ...(argv.tag ? { tags: argv.tag } : {}), ...(shard ? { shard } : {}) });
+    for (const p of planned) {
+      const tags = p.loaded?.config.tags ?? [];
+      process.stdout.write(`${p.id}${p.loaded ? (tags.length ? `  [${tags.join(', ')}]` : '') : '  (invalid)'}\n`);
+    }
+    process.exitCode = planned.length ? 0 : 4;
   },
 };
 

@@ -12,7 +12,9 @@ import { JsonReporter } from '../reporters/json.js';
 import { ProgressReporter } from '../reporters/progress.js';
 import { CoverageReporter } from '../reporters/coverage.js';
 import { writeFileAtomic } from '../reporters/atomic.js';
-import { makeTarget } from '../targets/index.js';
+import { makeTarget, qemuProfiles } from '../targets/index.js';
+import { qemuKernelsFor } from '../diff/run.js';
+import { doDiff } from './diff.js';
 import { profileFor } from '../../tsrc/kernel/profiles.js';
 
 export interface RunArgs {
@@ -53,7 +55,7 @@ export function runOptions<T>(y: Argv<T>): Argv<T & RunArgs> {
     .option('check-invariants', { type: 'boolean', default: false, describe: 'Check the model invariants after every step' })
     .option('coverage', { type: 'boolean', default: false, describe: 'Report which error_states[] and severity rows the run hit' })
     .option('shuffle', { type: 'boolean', default: false, describe: 'Run cases in a random order (from --seed); reports keep the sorted order' })
-    .option('target', { type: 'string', default: 'sim', describe: 'sim (built-in simulator) or qemu (a real kernel)' })
+    .option('target', { type: 'string', default: 'sim', describe: 'sim (built-in simulator), qemu (a real kernel), or sim,qemu (compare them, as hwpsim diff)' })
     .option('reports-dir', { type: 'string', default: 'reports', describe: 'Where report files are written' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'No progress on stderr' }) as Argv<T & RunArgs>;
 }
@@ -64,6 +66,12 @@ function workerUrl(): URL | undefined {
 }
 
 export async function doRun(argv: RunArgs): Promise<number> {
+  for (const [flag, v, min] of [['--jobs', argv.jobs, 0], ['--timeout', argv.timeout, 1], ['--seed', argv.seed, 0]] as const) {
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < min)) {
+      process.stderr.write(`hwpsim: ${flag} must be an integer >= ${min}, got "${v}"\n`);
+      return 2;
+    }
+  }
   const seed = argv.seed ?? Math.floor(Math.random() * 2 ** 31);
   const shard = argv.shard ? parseShard(argv.shard) : undefined;
   if (argv.shard && !shard) {
@@ -89,6 +97,11 @@ export async function doRun(argv: RunArgs): Promise<number> {
       process.stderr.write(`hwpsim: unknown reporter "${r}" (tap, junit, json)\n`);
       return 2;
     }
+  }
+  const targets = argv.target.split(',').map((t) => t.trim()).filter(Boolean);
+  if (targets.length === 2 && targets.includes('sim') && targets.includes('qemu')) {
+    // Both targets: compare them (hwpsim diff).
+    return doDiff({ paths: argv.paths, ...(argv.kernel ? { kernel: argv.kernel } : {}), ...(argv.grep ? { grep: argv.grep } : {}), ...(argv.tag ? { tag: argv.tag } : {}), ...(argv.jobs ? { jobs: argv.jobs } : {}), timeout: argv.timeout, ...(argv.seed !== undefined ? { seed: argv.seed } : {}), 'reports-dir': argv['reports-dir'], 'pass-with-no-tests': argv['pass-with-no-tests'], quiet: argv.quiet });
   }
   let makeT: () => ReturnType<typeof makeTarget>;
   try {
@@ -121,6 +134,12 @@ export async function doRun(argv: RunArgs): Promise<number> {
   };
   const wu = workerUrl();
   if (wu) opts.workerUrl = wu;
+  if (argv.target === 'qemu') {
+    // One boot runs many cases; without --kernel, every installed kernel the model knows.
+    opts.batch = true;
+    if (!argv.jobs) opts.jobs = Math.min(2, opts.jobs);
+    if (!kernels.length) opts.kernelsFor = qemuKernelsFor(qemuProfiles());
+  }
   const planned = plan(opts);
   if (planned.length === 0) {
     process.stderr.write(`hwpsim: no cases matched (seed ${seed})\n`);
@@ -148,11 +167,30 @@ export async function doRun(argv: RunArgs): Promise<number> {
   if (tap) writeFileAtomic(join(dir, 'hwpsim.tap'), tap.text());
   if (summary.interrupted) return 130;
   if (summary.failed > 0) {
-    const rerun = ['npx hwpsim run', ...argv.paths, `--seed ${seed}`, ...(argv.shuffle ? ['--shuffle'] : []), ...(argv.kernel ? argv.kernel.map((k) => `--kernel ${k}`) : [])].join(' ');
-    process.stderr.write(`rerun: ${rerun}\n`);
+    process.stderr.write(`rerun: ${rerunLine(argv, seed)}\n`);
     return 1;
   }
   return 0;
+}
+
+/** Quotes a word for a POSIX shell when it needs it. */
+export function shellQuote(w: string): string {
+  return /^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The command that repeats this run: same selection, same seed, same order. */
+export function rerunLine(argv: RunArgs, seed: number): string {
+  const words = ['npx', 'hwpsim', 'run', ...argv.paths];
+  if (argv.grep) words.push('--grep', argv.grep);
+  for (const t of argv.tag ?? []) words.push('--tag', t);
+  if (argv.shard) words.push('--shard', argv.shard);
+  for (const k of argv.kernel ?? []) words.push('--kernel', k);
+  if (argv.target !== 'sim') words.push('--target', argv.target);
+  if (argv['check-invariants']) words.push('--check-invariants');
+  if (argv.timeout !== 10000) words.push('--timeout', String(argv.timeout));
+  if (argv.shuffle) words.push('--shuffle');
+  words.push('--seed', String(seed));
+  return words.map(shellQuote).join(' ');
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {

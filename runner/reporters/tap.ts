@@ -72,6 +72,7 @@ export class TapReporter implements Reporter {
 
   onEnd(s: RunSummary): void {
     if (s.interrupted) this.emit('Bail out! interrupted');
+    else if (s.bailed) this.emit('Bail out! --bail: stopped after the first failure');
     this.emit(`# ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped${s.todo ? `, ${s.todo} todo` : ''}`);
   }
 

@@ -345,7 +345,10 @@ export function runSim(c: LoadedCase, ctx: RunContext): CaseObservation {
         so.answers.refs[`pid:${name}`] = { pid: p.pid, comm: p.comm };
         for (const t of p.threads) so.answers.refs[`tid:${name}.${t.name}`] = { tid: t.tid, comm: t.comm };
       }
-      if (primary && so.answers.refs[primary] && !so.answers.refs[primary]!.pfn) {
+      // Injections name a page frame: an unpopulated page is faulted in first, as a test
+      // program would touch it before writing its pfn to corrupt-pfn.
+      const needsPfn = ['corrupt-pfn', 'unpoison-pfn', 'hard-offline', 'soft-offline', 'mce', 'corrected'].includes(actionOf(step));
+      if (needsPfn && primary && so.answers.refs[primary] && !so.answers.refs[primary]!.pfn) {
         const pfn = w.pfnOf(primary);
         so.answers.refs[primary]!.pfn = `0x${pfn.toString(16)}`;
         so.answers.refs[primary]!.phys = `0x${(pfn * PAGE_SIZE).toString(16)}`;

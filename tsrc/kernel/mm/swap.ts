@@ -32,6 +32,9 @@ export class Swap {
       this.cache.set(slot, page);
       page.refcount = Math.max(page.refcount, 0) + 1;
     } else {
+      // Reclaim finished: the page leaves the swap cache and is freed (__remove_mapping).
+      if (page.test(PG.swapcache)) this.cache.delete(slot);
+      page.clear(PG.swapcache);
       page.refcount = 0;
       this.k.alloc.free(page);
     }

@@ -79,6 +79,8 @@ export class Kernel {
   hugetlbFault: ((task: Task, vma: Vma, addr: number, write: boolean) => AccessResult) | undefined;
   /** Optional hwpoison filter implementation (installed by hwpoison-inject.ts when loaded). */
   filterHook: ((page: Page) => boolean) | undefined;
+  /** Observer of every signal generated (invariants.ts checks si_addr against the target's VMAs). */
+  signalHook: ((task: Task, info: SigInfo, force: boolean) => void) | undefined;
   private readonly mfStatsByNode = new Map<number, MfStats>();
   private readonly mfQueues = new Map<number, { pfn: number; flags: number }[]>();
   private readonly work: (() => void)[] = [];
@@ -186,7 +188,11 @@ export class Kernel {
   sendSignal(task: Task, info: SigInfo, force: boolean): void {
     const proc = task.group;
     if (!proc.alive) return;
-    if (task.pending.some((p) => p.info.signo === info.signo)) {
+    this.signalHook?.(task, info, force);
+    const pendingSame = task.pending.find((p) => p.info.signo === info.signo);
+    if (pendingSame) {
+      // force_sig_info_to_task() unblocks / resets SIG_IGN before the (coalesced) send.
+      if (force) pendingSame.force = true;
       this.trail('send_signal', `signal ${info.signo} to ${task.comm}:${task.tid} coalesced with a pending one`);
       return;
     }
@@ -196,6 +202,7 @@ export class Kernel {
       return;
     }
     task.pending.push({ info, force });
+    this.signalPending.add(task);
   }
 
   /** force_sig_mceerr(): AR to the current thread: unblocks SIGBUS and resets SIG_IGN. */
@@ -212,10 +219,17 @@ export class Kernel {
     this.sendSignal(task, info, true);
   }
 
+  /** Tasks with queued signals (sendSignal adds, returnToUser drops): delivery visits only these. */
+  private readonly signalPending = new Set<Task>();
+
   /** Delivers pending signals of every task (the tasks return to user mode). */
   returnToUser(): void {
-    for (const proc of [...this.processes.values()]) {
-      for (const t of proc.threads) {
+    if (this.signalPending.size === 0) return;
+    // for_each_process order: processes by pid (creation order), threads by tid (creation order).
+    const tasks = [...this.signalPending].sort((a, b) => a.group.pid - b.group.pid || a.tid - b.tid);
+    for (const t of tasks) {
+      const proc = t.group;
+      {
         while (t.pending.length && proc.alive) {
           const { info, force } = t.pending[0]!;
           let disp: Disposition = info.signo === SIGBUS ? proc.sigbus : 'default';
@@ -237,6 +251,8 @@ export class Kernel {
           }
         }
       }
+      // A blocked signal stays queued (and is recorded again at the next return to user).
+      if (!t.pending.length || !proc.alive) this.signalPending.delete(t);
     }
   }
 

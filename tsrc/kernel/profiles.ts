@@ -61,6 +61,8 @@ export interface KernelProfile {
   ksmSupported: boolean;
   /** kill_proc's log verb: "Sending SIGBUS to" (≥5.14) or "Killing" (older). */
   killProcVerb: 'Sending SIGBUS to' | 'Killing';
+  /** Unmap failure line: `failed to unmap page (folio mapcount=%d)` (folio conversion, ≈6.6) or `(mapcount=%d)` (6.1). */
+  unmapFailedFolioMsg: boolean;
 }
 
 interface Row extends Omit<KernelProfile, 'major' | 'minor'> {}
@@ -93,6 +95,38 @@ const ROWS: Row[] = [
     rasCecBuiltIn: false,
     ksmSupported: false,
     killProcVerb: 'Sending SIGBUS to',
+    unmapFailedFolioMsg: false,
+  },
+  {
+    // 6.11 mainline (≈): Jane Chu's series is in (madvise AR, SIGBUS on unmap failure / unsplit
+    // THP, `get hwpoison page`), the already-poisoned event is both logged the old way and
+    // counted as `already poisoned: Failed`; enable_soft_offline 0..1. Not checked on a real kernel.
+    version: '6.11',
+    release: '6.11.0',
+    madviseActionRequired: true,
+    alreadyPoisoned: 'already-poisoned-counted',
+    getHwpoisonType: 'get hwpoison page',
+    meUnknownResult: 'Ignored',
+    thpUnsplitSignals: true,
+    filterBeforeThpSplit: true,
+    unmapFailureSigbus: true,
+    hugetlbfsShortRead: true,
+    unpoisonDisabledAfterHw: true,
+    mfStats: true,
+    enableSoftOfflineMax: 1,
+    tolerant: false,
+    pgError: true,
+    kpfKsmOnAllAnon: true,
+    hugetlbHwpoisonAllSubpages: true,
+    hugetlbSignalRawAddr: true,
+    tailFlagsFromFolio: true,
+    unpoisonMsgNew: true,
+    softOfflineMsgNew: true,
+    hwpoisonSwapType: 27,
+    rasCecBuiltIn: false,
+    ksmSupported: true,
+    killProcVerb: 'Sending SIGBUS to',
+    unmapFailedFolioMsg: true,
   },
   {
     version: '6.12',
@@ -120,6 +154,7 @@ const ROWS: Row[] = [
     rasCecBuiltIn: true,
     ksmSupported: true,
     killProcVerb: 'Sending SIGBUS to',
+    unmapFailedFolioMsg: true,
   },
   {
     version: '6.18',
@@ -147,6 +182,7 @@ const ROWS: Row[] = [
     rasCecBuiltIn: true,
     ksmSupported: true,
     killProcVerb: 'Sending SIGBUS to',
+    unmapFailedFolioMsg: true,
   },
 ];
 

@@ -12,7 +12,7 @@ import { prctl, PR_MCE_KILL, PR_MCE_KILL_GET } from '../../../tsrc/kernel/kernel
 import { readKpageflags } from '../../../tsrc/kernel/fs/proc/page.js';
 import { PG } from '../../../tsrc/kernel/mm/page.js';
 import { PAGE_SIZE } from '../../../tsrc/kernel/mm/mm.js';
-import { checkInvariants } from '../../../tsrc/kernel/invariants.js';
+import { checkInvariants, watchInvariants } from '../../../tsrc/kernel/invariants.js';
 import type { CaseObservation, ObservedSignal, QueryAnswers, RunContext, StepObservation, SystemUnderTest } from '../target.js';
 import { collectRefs, expectRefs } from '../../check/templates.js';
 import { stepAction } from './extensions.js';
@@ -309,6 +309,7 @@ export function runSim(c: LoadedCase, ctx: RunContext): CaseObservation {
     return obs;
   }
   const k = w.k;
+  if (ctx.checkInvariants) watchInvariants(k);
   obs.setup.log = k.log.since(0);
   let signalMark = k.delivered.length;
   const deadline = Date.now() + ctx.timeoutMs;

@@ -1,20 +1,36 @@
 // mm/hwpoison-inject.c: the debugfs injector (corrupt-pfn, unpoison-pfn) and its filters
 // (corrupt-filter-enable, -dev-major, -dev-minor, -flags-mask, -flags-value, -memcg).
 import type { Kernel } from '../kernel.js';
-import { EINVAL, ENXIO, EOPNOTSUPP } from '../errno.js';
+import { EACCES, EINVAL, ENOENT, ENXIO, EOPNOTSUPP } from '../errno.js';
 import { Inode } from '../fs.js';
 import { hexPfn } from '../printk.js';
 import { stablePageFlags } from '../fs/proc/page.js';
 import { MF_SW_SIMULATED, memoryFailure, unpoisonMemory } from './memory-failure.js';
 import { PG, type Page } from './page.js';
 
-/** kstrtoull(s, 0): decimal, 0x hex, leading-0 octal. */
+const ERANGE = 34;
+const U64_MAX = (1n << 64n) - 1n;
+
+/**
+ * kstrtoull(s, 0) (lib/kstrtox.c): an optional '+', then "0x"/"0X" + hex digits, a leading "0"
+ * (octal), or decimal; one trailing newline allowed; nothing else (no sign, no spaces). Returns
+ * the value, or -EINVAL / -ERANGE.
+ */
+export function kstrtoullRet(s: string): bigint | number {
+  let t = s.startsWith('+') ? s.slice(1) : s;
+  if (t.endsWith('\n')) t = t.slice(0, -1);
+  let v: bigint;
+  if (/^0[xX][0-9a-fA-F]+$/.test(t)) v = BigInt(t);
+  else if (/^0[0-7]*$/.test(t)) v = t.length > 1 ? BigInt(`0o${t.slice(1)}`) : 0n;
+  else if (/^[1-9]\d*$/.test(t)) v = BigInt(t);
+  else return -EINVAL;
+  return v > U64_MAX ? -ERANGE : v;
+}
+
+/** kstrtoull(s, 0) for callers that only care about success (undefined on any error). */
 export function kstrtoull(s: string): bigint | undefined {
-  const t = s.trim();
-  if (/^0[xX][0-9a-fA-F]+$/.test(t)) return BigInt(t);
-  if (/^0[0-7]*$/.test(t)) return t.length > 1 ? BigInt(`0o${t.slice(1)}`) : 0n;
-  if (/^[1-9]\d*$/.test(t)) return BigInt(t);
-  return undefined;
+  const v = kstrtoullRet(s);
+  return typeof v === 'bigint' ? v : undefined;
 }
 
 /** hwpoison_filter_dev(). */
@@ -59,17 +75,21 @@ export function loadHwpoisonInject(k: Kernel): void {
 export function hwpoisonInject(k: Kernel, pfn: number): number {
   const cap = k.requireCap();
   if (cap) return cap;
+  // pfn_valid(): a struct page exists (holes inside a memory section have one, too).
+  if (!Number.isSafeInteger(pfn) || pfn < 0 || pfn >= k.alloc.layout.maxPfn) {
+    k.trail('hwpoison_inject', `pfn ${hexPfn(pfn)} is not valid: -ENXIO`);
+    return -ENXIO;
+  }
   const page = k.alloc.pfnToPage(pfn);
-  if (!page) return -ENXIO;
-  if (k.filter.enable) {
+  if (k.filter.enable && page) {
     const folio = page.folio();
-    // The racy pre-check: only LRU, hugetlb and free buddy pages are injected.
+    // The racy pre-check (after shake_folio): only LRU, hugetlb and free buddy pages are injected.
     if (!folio.test(PG.lru) && !folio.hugetlb && !k.alloc.isFreeBuddy(pfn)) {
-      k.trail('hwpoison_inject', `pfn ${hexPfn(pfn)} skipped: not LRU, hugetlb or free (filter enabled)`);
+      k.trail('hwpoison_inject', `pfn ${hexPfn(pfn)} skipped: not LRU, hugetlb or free buddy (corrupt-filter-enable=1); write returns 0`);
       return 0;
     }
     if (hwpoisonFilter(k, folio)) {
-      k.trail('hwpoison_inject', `pfn ${hexPfn(pfn)} skipped by the pre-check filter`);
+      k.trail('hwpoison_inject', `pfn ${hexPfn(pfn)} skipped by the pre-check filter on the head page; write returns 0`);
       return 0;
     }
   }
@@ -85,37 +105,75 @@ export function hwpoisonUnpoison(k: Kernel, pfn: number): number {
   return unpoisonMemory(k, pfn);
 }
 
-/** Writes one of the debugfs files under /sys/kernel/debug/hwpoison/. */
+/** Writes one of the debugfs files under /sys/kernel/debug/hwpoison/ (simple_attr_write + kstrtoull). */
 export function writeHwpoisonDebugfs(k: Kernel, file: string, value: string): number {
-  if (!k.hwpoisonInjectLoaded) return -ENXIO;
+  if (!k.hwpoisonInjectLoaded) return -ENOENT;
   const denied = k.openPrivileged();
   if (denied) return denied;
-  const v = kstrtoull(value);
-  if (v === undefined) return -EINVAL;
+  const v = kstrtoullRet(value);
+  if (typeof v === 'number') return v;
+  const u32 = Number(v & 0xffffffffn);
   switch (file) {
     case 'corrupt-pfn':
-      return v > BigInt(Number.MAX_SAFE_INTEGER) ? -ENXIO : hwpoisonInject(k, Number(v));
-    case 'unpoison-pfn':
-      return v > BigInt(Number.MAX_SAFE_INTEGER) ? -ENXIO : hwpoisonUnpoison(k, Number(v));
+      return hwpoisonInject(k, v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v));
+    case 'unpoison-pfn': {
+      const cap = k.requireCap();
+      if (cap) return cap;
+      return v > BigInt(Number.MAX_SAFE_INTEGER) ? -ENXIO : unpoisonMemory(k, Number(v));
+    }
+    // debugfs_create_u32(): the u64 from kstrtoull is truncated to 32 bits.
     case 'corrupt-filter-enable':
-      k.filter.enable = Number(v & 0xffffffffn);
+      k.filter.enable = u32;
       return 0;
     case 'corrupt-filter-dev-major':
-      k.filter.devMajor = Number(v & 0xffffffffn);
+      k.filter.devMajor = u32;
       return 0;
     case 'corrupt-filter-dev-minor':
-      k.filter.devMinor = Number(v & 0xffffffffn);
+      k.filter.devMinor = u32;
       return 0;
     case 'corrupt-filter-flags-mask':
-      k.filter.flagsMask = v & 0xffffffffffffffffn;
+      k.filter.flagsMask = v;
       return 0;
     case 'corrupt-filter-flags-value':
-      k.filter.flagsValue = v & 0xffffffffffffffffn;
+      k.filter.flagsValue = v;
       return 0;
     case 'corrupt-filter-memcg':
       k.filter.memcg = v;
       return 0;
     default:
-      return -EINVAL;
+      return -ENOENT;
   }
+}
+
+/** Reads a debugfs file: the filter values; corrupt-pfn / unpoison-pfn have no getter (-EACCES). */
+export function readHwpoisonDebugfs(k: Kernel, file: string): string | number {
+  if (!k.hwpoisonInjectLoaded) return -ENOENT;
+  const denied = k.openPrivileged();
+  if (denied) return denied;
+  switch (file) {
+    case 'corrupt-filter-enable':
+      return `${k.filter.enable}`;
+    case 'corrupt-filter-dev-major':
+      return `${k.filter.devMajor}`;
+    case 'corrupt-filter-dev-minor':
+      return `${k.filter.devMinor}`;
+    case 'corrupt-filter-flags-mask':
+      return `${k.filter.flagsMask}`;
+    case 'corrupt-filter-flags-value':
+      return `${k.filter.flagsValue}`;
+    case 'corrupt-filter-memcg':
+      return `${k.filter.memcg}`;
+    case 'corrupt-pfn':
+    case 'unpoison-pfn':
+      return -EACCES;
+    default:
+      return -ENOENT;
+  }
+}
+
+/** rmmod hwpoison_inject: corrupt-filter-enable back to 0 and the filter hook unregistered. */
+export function unloadHwpoisonInject(k: Kernel): void {
+  k.filter.enable = 0;
+  k.filterHook = undefined;
+  k.hwpoisonInjectLoaded = false;
 }

@@ -1,13 +1,13 @@
 // mm/memory-failure.c: what Linux does when a page is declared corrupted (hwpoison), for the
 // kernel version the machine runs (kernel-model.md §2–5, §9–11; the profile switches in
 // ../profiles.ts). Entry points: memoryFailure(), unpoisonMemory(), softOfflinePage(),
-// memoryFailureQueue().
+// memoryFailureQueue(). Every decision is recorded with k.trail() for `hwpsim explain`.
 import type { Kernel } from '../kernel.js';
 import { EBUSY, EFAULT, EHWPOISON, EIO, ENXIO, EOPNOTSUPP } from '../errno.js';
 import { canWriteback, hasErrorRemoveFolio, Inode, isShmemFs, mappingSetError } from '../fs.js';
-import { hexPfn } from '../printk.js';
-import { BUS_MCEERR_AO, BUS_MCEERR_AR, PF_MCE_EARLY, PF_MCE_PROCESS, SIGKILL, type Process, type Task } from '../sched.js';
-import { AnonVma, PAGE_SIZE } from './mm.js';
+import { hex, hexPfn } from '../printk.js';
+import { BUS_MCEERR_AO, BUS_MCEERR_AR, PF_MCE_EARLY, PF_MCE_PROCESS, SIGKILL, SI_KERNEL, type Process, type Task } from '../sched.js';
+import { AnonVma, PAGE_SIZE, VM_LOCKED } from './mm.js';
 import { MAGIC_HWPOISON, PG, type Page } from './page.js';
 import { folioMkclean, tryToUnmap, vmasCovering } from './rmap.js';
 
@@ -19,6 +19,7 @@ export const MF_SOFT_OFFLINE = 1 << 3;
 export const MF_UNPOISON = 1 << 4;
 export const MF_SW_SIMULATED = 1 << 5;
 export const MF_NO_RETRY = 1 << 6;
+export const MF_MEM_PRE_REMOVE = 1 << 7;
 
 /** enum mf_result and action_name[]. */
 export type MfResult = 'Ignored' | 'Failed' | 'Delayed' | 'Recovered';
@@ -96,6 +97,15 @@ export interface MemoryFailureHooks {
   meHugePage?: (k: Kernel, page: Page) => MfResult;
   /** collect_procs_ksm(). */
   collectKsm?: (k: Kernel, page: Page, forceEarly: boolean) => ToKill[];
+  /**
+   * unpoison_memory() of a hugetlb folio: folio_free_raw_hwp(); returns how many raw error pages
+   * were released (0 = refuse with -EBUSY). HardwareCorrupted drops by that count.
+   */
+  unpoisonHugetlb?: (k: Kernel, folio: Page) => number;
+  /** kill_accessing_process() for a hugetlb / PMD mapping: {addr, shift} where current maps pfn. */
+  findHugeMapping?: (k: Kernel, task: Task, pfn: number) => { addr: number; shift: number } | undefined;
+  /** soft_offline_page() of a hugetlb page (dissolve a free one, migrate an in-use one). */
+  softOfflineHugetlb?: (k: Kernel, page: Page, flags: number) => number;
 }
 
 export const hooks: MemoryFailureHooks = {};
@@ -108,6 +118,58 @@ export interface ToKill {
   sizeShift: number;
 }
 
+/**
+ * Points where a real kernel can race with memory_failure() (§3.2, §3.3, §21.3, §21.29). A
+ * deterministic model exposes them as callbacks a test or case can use to make the race happen.
+ */
+export interface MfRaces {
+  /** The free page gets allocated between the buddy check and take_page_off_buddy(). */
+  beforeTakeOffBuddy?: (page: Page) => void;
+  /** get_hwpoison_page() saw a free page, which then left the free lists (high-order allocation). */
+  afterGetFreePage?: (page: Page) => void;
+  /** Reclaim/migration isolates the page from the LRU just before classification starts. */
+  beforeLock?: (page: Page) => void;
+  /** The page is truncated concurrently after it was unmapped. */
+  afterUnmap?: (page: Page) => void;
+}
+
+/**
+ * Model knobs that are not kernel-version switches (kernel-model.md §22).
+ * mlockedState: how an mlocked page looks when identify_page_state() runs.
+ *   'munlocked' (default, what 6.1/6.12 show): munlock batching has put it back on the evictable
+ *   LRU → `dirty/clean LRU page`; 'unevictable': still on the unevictable LRU →
+ *   `… unevictable LRU page`; 'batched': off the LRU in the mlock batch, so the first pass hits the
+ *   catch-all and the snapshot pass picks `… mlocked LRU page`.
+ */
+export interface MfTunables {
+  mlockedState: 'munlocked' | 'unevictable' | 'batched';
+  races: MfRaces;
+}
+
+const tunablesByKernel = new WeakMap<Kernel, MfTunables>();
+
+export function mfTunables(k: Kernel): MfTunables {
+  let t = tunablesByKernel.get(k);
+  if (!t) {
+    t = { mlockedState: 'munlocked', races: {} };
+    tunablesByKernel.set(k, t);
+  }
+  return t;
+}
+
+/** Pfns unpoison_memory() released (for the "unpoisoned page is usable again" invariant). */
+const unpoisonedByKernel = new WeakMap<Kernel, Set<number>>();
+
+export function unpoisonedPfns(k: Kernel): Set<number> {
+  let s = unpoisonedByKernel.get(k);
+  if (!s) {
+    s = new Set();
+    unpoisonedByKernel.set(k, s);
+  }
+  return s;
+}
+
+/** pr_err/pr_info with pr_fmt "Memory failure: ". */
 function mfLog(k: Kernel, pfn: number, text: string, level: 'err' | 'info' = 'err'): void {
   k.log.print(level, `Memory failure: ${hexPfn(pfn)}: ${text}`);
 }
@@ -123,69 +185,83 @@ function typeString(k: Kernel, type: MfMsg): string {
 export function actionResult(k: Kernel, pfn: number, type: MfMsg, result: MfResult): number {
   const counted = type !== 'ALREADY_POISONED' || k.profile.alreadyPoisoned === 'already-poisoned-counted';
   if (counted) {
+    // num_poisoned_pages_inc(); update_per_node_mf_stats() only exists since 6.3.
     k.numPoisonedPages++;
-    const nid = k.alloc.layout.nodeOf(pfn);
-    const st = k.mfStats(nid);
-    st.total++;
-    st[result.toLowerCase() as 'ignored' | 'failed' | 'delayed' | 'recovered']++;
+    if (k.profile.mfStats) {
+      const nid = k.alloc.layout.nodeOf(pfn);
+      const st = k.mfStats(nid);
+      st.total++;
+      st[result.toLowerCase() as 'ignored' | 'failed' | 'delayed' | 'recovered']++;
+    }
   }
   k.coverage.errorStates.add(type);
   mfLog(k, pfn, `recovery action for ${typeString(k, type)}: ${result}`);
-  k.trail('action_result', `${typeString(k, type)}: ${result}`, { pfn: hexPfn(pfn), type, result });
-  return result === 'Recovered' || result === 'Delayed' ? 0 : -EBUSY;
+  const ret = result === 'Recovered' || result === 'Delayed' ? 0 : -EBUSY;
+  k.trail('action_result', `${typeString(k, type)}: ${result} -> ${ret === 0 ? '0' : '-EBUSY'}${counted ? ' (HardwareCorrupted +4 kB)' : ' (not counted)'}`, { pfn: hexPfn(pfn), type, result });
+  return ret;
 }
 
 // ---- who gets signalled ---------------------------------------------------------------------
 
-/** task_early_kill() / find_early_kill_thread() (≥5.9): the thread that gets an AO, if any. */
-export function taskEarlyKill(k: Kernel, proc: Process, forceEarly: boolean): Task | undefined {
-  if (!proc.mm || !proc.alive || proc.exiting) return undefined;
-  const cur = k.current;
-  if (forceEarly && cur && cur.group.mm === proc.mm) return cur;
-  for (const t of proc.threads) {
-    if (t.flags & PF_MCE_PROCESS) {
-      if (t.flags & PF_MCE_EARLY) return t;
-    } else if (k.sysctl.earlyKill) {
-      return t;
-    }
-  }
-  return undefined;
+function policyOf(k: Kernel, t: Task): string {
+  if (t.flags & PF_MCE_PROCESS) return t.flags & PF_MCE_EARLY ? 'PR_MCE_KILL_EARLY' : 'PR_MCE_KILL_LATE';
+  return `default (vm.memory_failure_early_kill=${k.sysctl.earlyKill})`;
 }
 
 /**
- * collect_procs(): one to-kill entry per VMA of a selected process that maps the page. Anon:
- * only VMAs where the page is really mapped; file/shmem: every VMA covering the offset, even
- * where the pte was never populated.
+ * task_early_kill() / find_early_kill_thread() (≥5.9): the thread that gets the signal, if any,
+ * and why (for the decision trail).
+ */
+export function taskEarlyKillWhy(k: Kernel, proc: Process, forceEarly: boolean): { task: Task | undefined; why: string } {
+  if (!proc.mm || !proc.alive || proc.exiting) return { task: undefined, why: 'no mm (exiting or kernel thread)' };
+  const cur = k.current;
+  if (forceEarly && cur && cur.group.mm === proc.mm) return { task: cur, why: `MF_ACTION_REQUIRED: current thread ${cur.comm}:${cur.tid} consumed the error` };
+  for (const t of proc.threads) {
+    if (t.flags & PF_MCE_PROCESS) {
+      if (t.flags & PF_MCE_EARLY) return { task: t, why: `thread ${t.comm}:${t.tid} (${t.name}) set PR_MCE_KILL_EARLY` };
+    } else if (k.sysctl.earlyKill) {
+      return { task: t, why: `thread ${t.comm}:${t.tid} (${t.name}) follows vm.memory_failure_early_kill=1` };
+    }
+  }
+  const policies = proc.threads.map((t) => `${t.name}: ${policyOf(k, t)}`).join(', ');
+  return { task: undefined, why: `late kill: no thread is early (${policies})` };
+}
+
+/** task_early_kill(). */
+export function taskEarlyKill(k: Kernel, proc: Process, forceEarly: boolean): Task | undefined {
+  return taskEarlyKillWhy(k, proc, forceEarly).task;
+}
+
+/**
+ * collect_procs(): for_each_process (creation order), the early-kill thread of the process, then
+ * one to-kill entry per VMA of the folio's rmap that belongs to that thread's mm. Anon: only VMAs
+ * where the page is really mapped; file/shmem: every VMA covering the offset, even where the pte
+ * was never populated. Processes sharing an mm (CLONE_VM) are each visited (§21.26).
  */
 export function collectProcs(k: Kernel, page: Page, forceEarly: boolean): ToKill[] {
   const folio = page.folio();
-  if (!folio.mapping) return [];
+  if (!folio.mapping) {
+    k.trail('collect_procs', 'folio has no mapping: nobody collected');
+    return [];
+  }
   if (folio.ksm && hooks.collectKsm) return hooks.collectKsm(k, page, forceEarly);
   const anon = folio.mapping instanceof AnonVma;
   const mappers = vmasCovering(page).filter((m) => !anon || m.mapped);
   const shift = sizeShiftOf(folio);
   const out: ToKill[] = [];
-  const chosen = new Map<Process, Task | undefined>();
-  // for_each_process order: processes in creation order; then VMAs in the order the rmap walk finds them.
-  const byProc = new Map<Process, typeof mappers>();
-  for (const m of mappers) {
-    const proc = k.procOfMm(m.vma.mm);
-    if (!proc) continue;
-    const list = byProc.get(proc) ?? [];
-    list.push(m);
-    byProc.set(proc, list);
-  }
-  const procs = [...byProc.keys()].sort((a, b) => a.pid - b.pid);
+  const procs = [...k.processes.values()].filter((p) => p.alive).sort((a, b) => a.pid - b.pid);
   for (const proc of procs) {
-    if (!chosen.has(proc)) chosen.set(proc, taskEarlyKill(k, proc, forceEarly));
-    const t = chosen.get(proc);
+    if (!proc.mm) continue;
+    const mine = mappers.filter((m) => m.vma.mm === proc.mm);
+    if (mine.length === 0) continue;
+    const { task: t, why } = taskEarlyKillWhy(k, proc, forceEarly);
     if (!t) {
-      k.trail('collect_procs', `${proc.comm}:${proc.pid} not collected (late kill)`);
+      k.trail('collect_procs', `${proc.comm}:${proc.pid} not collected: ${why}`, { pid: proc.pid });
       continue;
     }
-    for (const m of byProc.get(proc)!) {
+    for (const m of mine) {
       out.push({ task: t, addr: m.addr, addrValid: true, sizeShift: shift });
-      k.trail('collect_procs', `collected ${t.comm}:${t.tid} at ${hexPfn(m.addr)}`, { early: !forceEarly || t !== k.current });
+      k.trail('collect_procs', `collected ${t.comm}:${t.tid} at ${hexPfn(m.addr)} lsb ${shift}: ${why}`, { pid: proc.pid, tid: t.tid, addr: hexPfn(m.addr) });
     }
   }
   return out;
@@ -202,44 +278,63 @@ function killProc(k: Kernel, tk: ToKill, pfn: number, flags: number): void {
   mfLog(k, pfn, `${k.profile.killProcVerb} ${t.comm}:${t.tid} due to hardware memory corruption`);
   if (flags & MF_ACTION_REQUIRED && t === k.current) {
     k.forceSigMceerr(t, BUS_MCEERR_AR, tk.addr, tk.sizeShift);
+    k.trail('kill_proc', `SIGBUS BUS_MCEERR_AR (forced) to ${t.comm}:${t.tid} si_addr ${hexPfn(tk.addr)} lsb ${tk.sizeShift}: it is current and MF_ACTION_REQUIRED`, { tid: t.tid });
   } else {
     k.sendSigMceerr(t, BUS_MCEERR_AO, tk.addr, tk.sizeShift);
+    k.trail('kill_proc', `SIGBUS BUS_MCEERR_AO to ${t.comm}:${t.tid} si_addr ${hexPfn(tk.addr)} lsb ${tk.sizeShift}${flags & MF_ACTION_REQUIRED ? ': not the consuming thread' : ': action optional'}`, { tid: t.tid });
   }
 }
 
 /** kill_procs(): signal every collected entry when forcekill, else drop the list. */
 export function killProcs(k: Kernel, tokill: ToKill[], forcekill: boolean, unmapFailed: boolean, pfn: number, flags: number): void {
   if (!forcekill) {
-    if (tokill.length) k.trail('kill_procs', 'forcekill is false: nobody signalled');
+    if (tokill.length) k.trail('kill_procs', `forcekill is false (clean page, not MF_MUST_KILL, unmapped): ${tokill.length} collected entr${tokill.length === 1 ? 'y' : 'ies'} dropped, nobody signalled`);
     return;
   }
   for (const tk of tokill) {
-    // Before 6.11 a failed unmap killed every collected process with SIGKILL.
+    // ≤6.10: a failed unmap kills every collected process with SIGKILL; always for -EFAULT addresses.
     if (!tk.addrValid || (unmapFailed && !k.profile.unmapFailureSigbus)) {
       mfLog(k, pfn, `forcibly killing ${tk.task.comm}:${tk.task.tid} because of failure to unmap corrupted page`);
-      k.sendSignal(tk.task, { signo: SIGKILL, code: 0x80 }, true);
+      k.sendSignal(tk.task, { signo: SIGKILL, code: SI_KERNEL }, true);
+      k.trail('kill_procs', `SIGKILL to ${tk.task.comm}:${tk.task.tid}: ${tk.addrValid ? 'unmap failed (kernel < 6.11)' : 'no user address (-EFAULT)'}`, { tid: tk.task.tid });
     } else {
       killProc(k, tk, pfn, flags);
     }
   }
 }
 
-/** kill_accessing_process(): AR on an already-poisoned page, to where current maps it. */
+/**
+ * kill_accessing_process(): AR on an already-poisoned page, to where current maps it (present
+ * pte or hwpoison entry for pfn; PMD THP / hugetlb entries through hooks.findHugeMapping).
+ * Returns -EHWPOISON when signalled, 0 when current does not map it (after the 2025 stable fix;
+ * 6.1.y and 6.12.y have it), -EFAULT without an mm.
+ */
 function killAccessingProcess(k: Kernel, pfn: number, flags: number): number {
   const cur = k.current;
-  if (!cur?.group.mm) return -EFAULT;
+  if (!cur?.group.mm) {
+    k.trail('kill_accessing_process', 'current has no mm: -EFAULT');
+    return -EFAULT;
+  }
   const mm = cur.group.mm;
   let found: { addr: number; shift: number } | undefined;
-  for (const [vpn, pte] of [...mm.ptes.entries()].sort((a, b) => a[0] - b[0])) {
+  const entries = [...mm.ptes.entries()].sort((a, b) => a[0] - b[0]);
+  for (const [vpn, pte] of entries) {
     if ((pte.kind === 'present' || pte.kind === 'hwpoison') && pte.pfn === pfn) {
       const vma = mm.findVma(vpn * PAGE_SIZE);
-      const shift = vma?.pageShift ?? 12;
-      const addr = shift > 12 ? Math.floor((vpn * PAGE_SIZE) / 2 ** shift) * 2 ** shift : vpn * PAGE_SIZE;
-      found = { addr, shift };
+      if (vma && vma.pageShift > 12) continue; // hugetlb VMAs are walked by the hugetlb hook
+      found = { addr: vpn * PAGE_SIZE, shift: 12 };
       break;
     }
   }
-  if (!found) return 0;
+  if (hooks.findHugeMapping) {
+    const h = hooks.findHugeMapping(k, cur, pfn);
+    if (h && (!found || h.addr < found.addr)) found = h;
+  }
+  if (!found) {
+    k.trail('kill_accessing_process', `${cur.comm}:${cur.tid} does not map pfn ${hexPfn(pfn)}: no signal, return 0`);
+    return 0;
+  }
+  k.trail('kill_accessing_process', `${cur.comm}:${cur.tid} maps pfn ${hexPfn(pfn)} at ${hexPfn(found.addr)}`);
   killProc(k, { task: cur, addr: found.addr, addrValid: true, sizeShift: found.shift }, pfn, flags);
   return -EHWPOISON;
 }
@@ -249,39 +344,69 @@ function killAccessingProcess(k: Kernel, pfn: number, flags: number): number {
 /** hwpoison_user_mappings(): collect, unmap, decide forcekill, signal. Returns "unmap succeeded". */
 function hwpoisonUserMappings(k: Kernel, page: Page, pfn: number, flags: number): boolean {
   const folio = page.folio();
-  if (folio.test(PG.reserved) || folio.test(PG.slab) || folio.kind === 'pgtable') return true;
+  if (folio.test(PG.reserved) || folio.test(PG.slab) || folio.kind === 'pgtable' || folio.test(PG.pgtable) || folio.test(PG.offline)) return true;
   if (!(folio.test(PG.lru) || folio.hugetlb)) return true;
   if (folio.mapcount === 0) {
-    k.trail('hwpoison_user_mappings', 'page not mapped: nobody to signal');
+    k.trail('hwpoison_user_mappings', 'page not mapped: nothing to unmap, nobody signalled (late kill only)');
     return true;
   }
+  if (folio.ksm && !k.profile.ksmSupported) {
+    // ≤ ≈6.3: KSM pages are refused before anything is unmapped.
+    mfLog(k, pfn, "can't handle KSM pages.");
+    k.trail('hwpoison_user_mappings', 'KSM page: not supported by this kernel, left mapped');
+    return false;
+  }
+  const mlocked = folio.test(PG.mlocked);
+  let ttuHwpoison = true;
+  if (folio.test(PG.swapcache)) {
+    mfLog(k, pfn, 'keeping poisoned page in swap cache');
+    ttuHwpoison = false;
+  }
+  // Propagate the dirty bit from the ptes first: a clean disk-backed page can simply be dropped.
+  const mapping = folio.mapping instanceof Inode ? folio.mapping : null;
+  if (!(flags & MF_MUST_KILL) && !folio.test(PG.dirty) && mapping && canWriteback(mapping.sb)) {
+    if (folioMkclean(folio)) {
+      folio.set(PG.dirty);
+      k.trail('hwpoison_user_mappings', 'folio_mkclean found a dirty pte: the data was modified, page is dirty');
+    } else {
+      ttuHwpoison = false;
+      mfLog(k, pfn, 'corrupted page was clean: dropped without side effects', 'info');
+    }
+  }
   const tokill = collectProcs(k, page, (flags & MF_ACTION_REQUIRED) !== 0);
-  const ok = unmapPoisonedFolio(k, folio, pfn, (flags & MF_MUST_KILL) !== 0);
-  if (!ok) mfLog(k, pfn, `failed to unmap page (folio mapcount=${folio.mapcount})`);
+  const ok = unmapPoisonedFolio(k, folio, ttuHwpoison);
+  if (!ok) mfLog(k, pfn, `failed to unmap page (${k.profile.unmapFailedFolioMsg ? 'folio mapcount' : 'mapcount'}=${folio.mapcount})`);
+  if (mlocked) applyMlockedState(k, folio);
   const forcekill = folio.test(PG.dirty) || (flags & MF_MUST_KILL) !== 0 || !ok;
-  k.trail('hwpoison_user_mappings', `forcekill=${forcekill}`, { dirty: folio.test(PG.dirty), mustKill: (flags & MF_MUST_KILL) !== 0, unmapped: ok });
+  const why = [folio.test(PG.dirty) ? 'page dirty' : 'page clean', flags & MF_MUST_KILL ? 'MF_MUST_KILL' : '', ok ? '' : 'unmap failed'].filter(Boolean).join(', ');
+  k.trail('hwpoison_user_mappings', `unmap ${ok ? 'succeeded' : 'failed'}${ttuHwpoison ? ' (ptes -> hwpoison entries)' : ''}; forcekill=${forcekill} (${why})`, { dirty: folio.test(PG.dirty), mustKill: (flags & MF_MUST_KILL) !== 0, unmapped: ok });
   killProcs(k, tokill, forcekill, !ok, pfn, flags);
   return ok;
 }
 
-/** unmap_poisoned_folio(). */
-function unmapPoisonedFolio(k: Kernel, folio: Page, pfn: number, mustKill: boolean): boolean {
-  let hwpoisonEntries = true;
-  if (folio.test(PG.swapcache)) {
-    mfLog(k, pfn, 'keeping poisoned page in swap cache');
-    hwpoisonEntries = false;
+/**
+ * After try_to_unmap() of an mlocked folio and the second shake: where munlock left it
+ * (kernel-model.md §3.8, §22; mfTunables().mlockedState).
+ */
+function applyMlockedState(k: Kernel, folio: Page): void {
+  const state = mfTunables(k).mlockedState;
+  if (state === 'unevictable') {
+    folio.clear(PG.mlocked);
+    folio.set(PG.unevictable);
+  } else if (state === 'batched') {
+    folio.clear(PG.mlocked | PG.unevictable | PG.lru);
+  } else {
+    // munlock drained: back on the evictable LRU, no PG_mlocked.
+    folio.clear(PG.mlocked | PG.unevictable);
   }
-  const mapping = folio.mapping instanceof Inode ? folio.mapping : null;
-  if (!mustKill && !folio.test(PG.dirty) && mapping && canWriteback(mapping.sb)) {
-    if (folioMkclean(folio)) {
-      folio.set(PG.dirty);
-    } else {
-      hwpoisonEntries = false;
-      mfLog(k, pfn, 'corrupted page was clean: dropped without side effects', 'info');
-    }
-  }
-  if (folio.pinned > 0 && !folio.hugetlb) {
-    // A page pinned by GUP cannot lose its mappings in our model of try_to_unmap.
+  k.trail('hwpoison_user_mappings', `mlocked folio after munlock: ${state}`);
+}
+
+/** try_to_unmap(folio, TTU_IGNORE_MLOCK | TTU_SYNC [| TTU_HWPOISON]); true when no longer mapped. */
+function unmapPoisonedFolio(k: Kernel, folio: Page, hwpoisonEntries: boolean): boolean {
+  if (folio.pinned > 0 && !folio.hugetlb && folio.isAnon()) {
+    // try_to_unmap_one() cannot unshare a possibly DMA-pinned anon-exclusive page: it stays mapped.
+    k.trail('try_to_unmap', `folio is pinned (${folio.pinned}): try_to_unmap_one bails out, still mapped`);
     return false;
   }
   tryToUnmap(k, folio, hwpoisonEntries);
@@ -290,10 +415,12 @@ function unmapPoisonedFolio(k: Kernel, folio: Page, pfn: number, mustKill: boole
 
 // ---- identify_page_state and the handlers ------------------------------------------------------
 
+/** has_extra_refcount(). */
 function hasExtraRefcount(k: Kernel, ps: ErrorState, page: Page, extraPins: boolean): boolean {
   const count = page.refcount - 1 - (extraPins ? page.folio().nrPages() : 0);
   if (count > 0) {
     mfLog(k, page.pfn, `${typeString(k, ps.type)} still referenced by ${count} users`);
+    k.trail(ps.handlerName, `${count} extra reference(s): result forced to Failed`);
     return true;
   }
   return false;
@@ -307,39 +434,46 @@ function deleteFromLruCache(page: Page): boolean {
   return true;
 }
 
-function meKernel(): MfResult {
+/** me_kernel(). */
+function meKernel(k: Kernel): MfResult {
+  k.trail('me_kernel', 'kernel page: nothing can be done');
   return 'Ignored';
 }
 
+/** me_unknown(). */
 function meUnknown(k: Kernel, _ps: ErrorState, page: Page): MfResult {
   mfLog(k, page.pfn, 'Unknown page state');
   return k.profile.meUnknownResult;
 }
 
+/** me_huge_page() (hugetlb.ts implements it through the hook). */
 function meHugePage(k: Kernel, _ps: ErrorState, page: Page): MfResult {
   if (hooks.meHugePage) return hooks.meHugePage(k, page);
+  k.trail('me_huge_page', 'no hugetlb support registered');
   return 'Failed';
 }
 
-/** truncate_error_folio(). */
+/** truncate_error_folio(): per filesystem (error_remove_folio, or mapping_evict_folio). */
 function truncateErrorFolio(k: Kernel, page: Page, inode: Inode): MfResult {
   const sb = inode.sb;
   if (hasErrorRemoveFolio(sb)) {
     if (isShmemFs(sb) || sb.fs === 'hugetlbfs') {
       // shmem_error_remove_folio / hugetlbfs: returns 0 without removing: the page stays in the
       // file, poisoned, so later reads and faults see the poison.
+      k.trail('truncate_error_folio', `${sb.fs}: page kept in the page cache (error_remove_folio returns 0)`);
       return 'Recovered';
     }
     // generic_error_remove_folio: a temporary hole punch of a regular file.
     removeFromPageCache(k, page, inode);
     return 'Recovered';
   }
-  // No error_remove_folio (ramfs, block device cache): mapping_evict_folio.
-  if (!page.test(PG.dirty) && !page.test(PG.writeback) && page.mapcount === 0 && !inode.unevictable && page.refcount <= 2) {
+  // No error_remove_folio (ramfs, block device cache): mapping_evict_folio().
+  if (!page.test(PG.dirty) && !page.test(PG.writeback) && page.mapcount === 0 && page.refcount <= 2) {
     removeFromPageCache(k, page, inode);
     return 'Recovered';
   }
   mfLog(k, page.pfn, 'Failed to invalidate', 'info');
+  k.trail('truncate_error_folio', `${sb.fs} has no error_remove_folio and mapping_evict_folio failed (${page.test(PG.dirty) ? 'dirty' : 'referenced'})`);
   return 'Failed';
 }
 
@@ -350,17 +484,23 @@ function removeFromPageCache(k: Kernel, page: Page, inode: Inode): void {
   }
   page.mapping = null;
   page.clear(PG.dirty);
-  k.trail('truncate_error_folio', `removed index ${page.index} of inode ${inode.ino} from the page cache`);
+  k.trail('truncate_error_folio', `removed index ${page.index} of ${inode.sb.fs} inode ${inode.ino} from the page cache (next read comes from disk)`);
 }
 
 /** me_pagecache_clean(). */
 function mePagecacheClean(k: Kernel, ps: ErrorState, page: Page): MfResult {
   deleteFromLruCache(page);
-  if (page.isAnon()) return 'Recovered';
+  if (page.isAnon()) {
+    k.trail('me_pagecache_clean', 'anonymous page: only memory_failure holds it now');
+    return 'Recovered';
+  }
   const mapping = page.mapping;
-  if (!(mapping instanceof Inode)) return 'Failed';
-  let ret = truncateErrorFolio(k, page, mapping);
+  if (!(mapping instanceof Inode)) {
+    k.trail('me_pagecache_clean', 'page has no mapping (torn down meanwhile)');
+    return 'Failed';
+  }
   const extraPins = isShmemFs(mapping.sb);
+  let ret = truncateErrorFolio(k, page, mapping);
   if (hasExtraRefcount(k, ps, page, extraPins)) ret = 'Failed';
   return ret;
 }
@@ -368,7 +508,11 @@ function mePagecacheClean(k: Kernel, ps: ErrorState, page: Page): MfResult {
 /** me_pagecache_dirty(): record the lost write in the mapping, then as clean. */
 function mePagecacheDirty(k: Kernel, ps: ErrorState, page: Page): MfResult {
   const mapping = page.mapping;
-  if (mapping instanceof Inode) mappingSetError(mapping);
+  if (mapping instanceof Inode) {
+    mappingSetError(mapping);
+    k.trail('me_pagecache_dirty', `mapping_set_error(-EIO) on inode ${mapping.ino}: fsync reports EIO${canWriteback(mapping.sb) ? '' : ' (not on tmpfs/ramfs)'}`);
+  }
+  // 6.1: SetPageError() on every page this handler sees (KPF_ERROR afterwards, §23 K2).
   if (k.profile.pgError) page.set(PG.error);
   return mePagecacheClean(k, ps, page);
 }
@@ -376,17 +520,20 @@ function mePagecacheDirty(k: Kernel, ps: ErrorState, page: Page): MfResult {
 /** me_swapcache_dirty(): keep it in the swap cache, so a later swap-in finds the poison. */
 function meSwapcacheDirty(k: Kernel, ps: ErrorState, page: Page): MfResult {
   page.clear(PG.dirty | PG.uptodate);
-  const extraPins = deleteFromLruCache(page);
-  if (hasExtraRefcount(k, ps, page, extraPins)) return 'Failed';
-  return extraPins ? 'Delayed' : 'Failed';
+  const isolated = deleteFromLruCache(page);
+  let ret: MfResult = isolated ? 'Delayed' : 'Failed';
+  if (hasExtraRefcount(k, ps, page, isolated)) ret = 'Failed';
+  k.trail('me_swapcache_dirty', 'kept in the swap cache without PG_uptodate: the next swap-in of this entry gets SIGBUS');
+  return ret;
 }
 
 /** me_swapcache_clean(): drop it from the swap cache; the swap device has a good copy. */
 function meSwapcacheClean(k: Kernel, ps: ErrorState, page: Page): MfResult {
   k.swap.deleteFromSwapCache(page);
-  deleteFromLruCache(page);
-  if (hasExtraRefcount(k, ps, page, false)) return 'Failed';
-  return 'Recovered';
+  let ret: MfResult = deleteFromLruCache(page) ? 'Recovered' : 'Failed';
+  if (hasExtraRefcount(k, ps, page, false)) ret = 'Failed';
+  k.trail('me_swapcache_clean', 'deleted from the swap cache: the next access swaps in the good copy');
+  return ret;
 }
 
 function matchState(flags: number): ErrorState {
@@ -394,55 +541,56 @@ function matchState(flags: number): ErrorState {
   return ERROR_STATES[ERROR_STATES.length - 1]!;
 }
 
+function flagNames(flags: number): string {
+  const names = Object.entries(PG)
+    .filter(([, bit]) => (flags & bit) !== 0)
+    .map(([n]) => n);
+  return names.length ? names.join('|') : '0';
+}
+
 /** identify_page_state(): current flags first; on the catch-all, the snapshot | current dirty. */
 function identifyPageState(k: Kernel, pfn: number, page: Page, snapshot: number): number {
   let ps = matchState(page.flags);
-  if (ps.mask === 0) ps = matchState(snapshot | (page.flags & PG.dirty));
-  k.trail('identify_page_state', `matched error_states row "${MF_MSG[ps.type]}" -> ${ps.handlerName}`, { flags: page.flags, snapshot });
+  let pass = 'current flags';
+  if (ps.mask === 0) {
+    ps = matchState(snapshot | (page.flags & PG.dirty));
+    pass = 'saved flags (first pass hit the catch-all)';
+  }
+  k.trail('identify_page_state', `page state ${flagNames(page.flags)} -> error_states row "${MF_MSG[ps.type]}" (${pass}) -> ${ps.handlerName}`, { flags: page.flags, snapshot });
   const result = ps.handler(k, ps, page);
   return actionResult(k, pfn, ps.type, result);
 }
 
 // ---- memory_failure ------------------------------------------------------------------------
 
-/** HWPoisonHandlable(). */
-function handlable(page: Page, flags: number): boolean {
+/** HWPoisonHandlable(): LRU or free buddy pages (movable_ops pages are not modelled). */
+function handlable(page: Page): boolean {
   if (page.test(PG.slab)) return false;
-  return page.test(PG.lru) || page.test(PG.buddy) || ((flags & MF_SOFT_OFFLINE) !== 0 && page.kind !== 'reserved' && page.kind !== 'zero' && page.kind !== 'kernel' && page.kind !== 'pgtable');
+  return page.test(PG.lru) || (page.test(PG.buddy) && page.refcount === 0);
 }
 
 /**
  * get_hwpoison_page() / get_any_page(): 1 = reference taken on a handlable in-use page; 0 = free
- * page; <0 = unhandlable (logged "unhandlable page.").
+ * page; <0 = unhandlable (logged "unhandlable page.", with pr_fmt "Memory failure: " also when
+ * called from soft offline).
  */
-export function getHwpoisonPage(k: Kernel, page: Page, flags: number): number {
+export function getHwpoisonPage(k: Kernel, page: Page, _flags: number): number {
   const folio = page.folio();
-  if (folio.test(PG.buddy) && folio.refcount === 0) return 0;
-  if (!handlable(folio, flags) || folio.refcount === 0) {
+  if (folio.test(PG.buddy) && folio.refcount === 0) {
+    k.trail('get_hwpoison_page', 'refcount 0, free buddy page (per-CPU lists drained)');
+    return 0;
+  }
+  if (!handlable(folio) || folio.refcount === 0) {
     mfLog(k, page.pfn, 'unhandlable page.');
-    k.trail('get_hwpoison_page', `unhandlable ${folio.kind} page`);
+    k.trail('get_hwpoison_page', `unhandlable ${folio.kind} page (not LRU, not free): -EIO after 3 retries`);
     return -EIO;
   }
   folio.refcount++;
+  k.trail('get_hwpoison_page', `took a reference on an in-use ${folio.kind} LRU page`);
   return 1;
 }
 
 export class KernelPanic extends Error {}
-
-/** memory_failure(pfn, flags): returns 0 or -errno. */
-export function memoryFailure(k: Kernel, pfn: number, flags: number): number {
-  if (k.sysctl.recovery === 0) {
-    k.panic(`Memory failure on page ${pfn.toString(16)}`);
-  }
-  if (!(flags & MF_SW_SIMULATED)) k.hwMemoryFailure = true;
-  k.trail('memory_failure', `pfn ${hexPfn(pfn)} flags ${describeFlags(flags)}`);
-  const p = k.alloc.pfnToPage(pfn);
-  if (!p) {
-    mfLog(k, pfn, 'memory outside kernel control');
-    return -ENXIO;
-  }
-  return memoryFailureOnPage(k, pfn, p, flags, true);
-}
 
 function describeFlags(flags: number): string {
   const names: [number, string][] = [
@@ -456,95 +604,157 @@ function describeFlags(flags: number): string {
   return s.length ? s.join('|') : '0';
 }
 
+/** memory_failure(pfn, flags): returns 0 or -errno (kernel-model.md §3.1). */
+export function memoryFailure(k: Kernel, pfn: number, flags: number): number {
+  if (k.sysctl.recovery === 0) {
+    k.trail('memory_failure', 'vm.memory_failure_recovery=0: panic');
+    k.panic(`Memory failure on page ${hex(pfn)}`);
+  }
+  if (!(flags & MF_SW_SIMULATED)) {
+    if (!k.hwMemoryFailure) k.trail('memory_failure', 'hardware-originated memory failure: unpoison is disabled from now on');
+    k.hwMemoryFailure = true;
+  }
+  k.trail('memory_failure', `pfn ${hexPfn(pfn)} flags ${describeFlags(flags)}`);
+  const p = k.alloc.pfnToPage(pfn);
+  if (!p) {
+    mfLog(k, pfn, 'memory outside kernel control');
+    k.trail('memory_failure', 'pfn is not online RAM: -ENXIO');
+    return -ENXIO;
+  }
+  return memoryFailureOnPage(k, pfn, p, flags, true);
+}
+
+/** put_ref_page(): drop the caller's (madvise's) reference on early exits. */
+function putRefPage(k: Kernel, p: Page, flags: number): void {
+  if (flags & MF_COUNT_INCREASED) {
+    const f = p.folio();
+    if (f.refcount > 0) f.refcount--;
+    void k;
+  }
+}
+
 function memoryFailureOnPage(k: Kernel, pfn: number, p: Page, flags: number, firstTry: boolean): number {
   if (hooks.hugetlb) {
     const r = hooks.hugetlb(k, pfn, p, flags);
     if (r !== undefined) return r;
   }
   // TestSetPageHWPoison
-  if (p.test(PG.hwpoison)) {
-    k.trail('memory_failure', 'page already poisoned');
-    if (k.profile.alreadyPoisoned === 'already-hardware-poisoned') {
-      mfLog(k, pfn, 'already hardware poisoned');
-      return flags & MF_ACTION_REQUIRED ? killAccessingProcess(k, pfn, flags) : -EHWPOISON;
-    }
-    let res = -EHWPOISON;
-    if (flags & MF_ACTION_REQUIRED) res = killAccessingProcess(k, pfn, flags);
-    actionResult(k, pfn, 'ALREADY_POISONED', 'Failed');
-    return res;
-  }
+  if (p.test(PG.hwpoison)) return alreadyPoisoned(k, pfn, p, flags);
   p.set(PG.hwpoison);
   if (!(flags & MF_COUNT_INCREASED)) {
     const r = getHwpoisonPage(k, p, flags);
     if (r === 0) {
-      if (k.alloc.takeOffBuddy(p)) {
-        p.refcount++;
-        k.trail('memory_failure', 'free buddy page taken off the free lists');
-        return actionResult(k, pfn, 'BUDDY', 'Recovered');
+      mfTunables(k).races.afterGetFreePage?.(p);
+      if (p.test(PG.buddy) && p.refcount === 0) {
+        mfTunables(k).races.beforeTakeOffBuddy?.(p);
+        if (k.alloc.takeOffBuddy(p)) {
+          p.refcount++;
+          k.trail('memory_failure', 'free buddy page taken off the free lists for good');
+          return actionResult(k, pfn, 'BUDDY', 'Recovered');
+        }
+        if (firstTry) {
+          k.trail('memory_failure', 'lost the race with an allocation: PG_hwpoison cleared, retrying once as an in-use page');
+          p.clear(PG.hwpoison);
+          return memoryFailureOnPage(k, pfn, p, flags, false);
+        }
+        return actionResult(k, pfn, 'BUDDY', 'Failed');
       }
-      if (firstTry) {
-        p.clear(PG.hwpoison);
-        return memoryFailureOnPage(k, pfn, p, flags, false);
-      }
-      return actionResult(k, pfn, 'BUDDY', 'Failed');
+      k.trail('memory_failure', 'page left the free lists inside a higher-order allocation');
+      return actionResult(k, pfn, 'KERNEL_HIGH_ORDER', 'Ignored');
     }
     if (r < 0) return actionResult(k, pfn, 'GET_HWPOISON', 'Ignored');
   }
-  const folio = p.folio();
-  // hwpoison_filter(): with PG_hwpoison and PG_locked set on the raw page.
-  const filterFirst = k.profile.filterBeforeThpSplit || folio.order === 0;
-  if (filterFirst && k.hwpoisonFilter(p, true)) {
-    p.clear(PG.hwpoison);
-    folio.refcount--;
-    k.trail('hwpoison_filter', 'page rejected by the filter: -EOPNOTSUPP');
-    return -EOPNOTSUPP;
-  }
-  if (folio.order > 0 && !folio.hugetlb) {
+  let folio = p.folio();
+  const isThp = folio.order > 0 && !folio.hugetlb;
+  // v6.11+: hwpoison_filter() before the THP split, on the raw page, folio locked.
+  if (k.profile.filterBeforeThpSplit && filterRejects(k, p, flags)) return -EOPNOTSUPP;
+  if (isThp) {
     folio.hasHwpoisoned = true;
     const err = hooks.splitThp ? hooks.splitThp(k, p) : -EBUSY;
     if (err) {
+      k.trail('memory_failure', `THP split failed (${err})`);
       if (k.profile.thpUnsplitSignals) {
+        // kill_procs_now(): collect and signal with forcekill, lsb of the whole folio.
         const tokill = collectProcs(k, p, (flags & MF_ACTION_REQUIRED) !== 0);
         killProcs(k, tokill, true, false, pfn, flags);
+        putRefPage(k, p, MF_COUNT_INCREASED);
         actionResult(k, pfn, 'UNSPLIT_THP', 'Failed');
         return -EHWPOISON;
       }
-      mfLog(k, pfn, 'thp split failed');
-      p.clear(PG.hwpoison);
+      // ≤6.10: try_to_split_thp_page(p, "Memory Failure") logs and drops the reference.
+      k.log.print('info', `Memory failure: Memory Failure: ${hexPfn(pfn)}: thp split failed`);
+      putRefPage(k, p, MF_COUNT_INCREASED);
       return actionResult(k, pfn, 'UNSPLIT_THP', 'Ignored');
     }
-    if (!filterFirst && k.hwpoisonFilter(p, true)) {
-      p.clear(PG.hwpoison);
-      p.refcount--;
-      return -EOPNOTSUPP;
-    }
+    folio = p.folio();
+    k.trail('memory_failure', 'THP split: handling the 4 KiB page alone');
   }
+  // ≤6.10: the filter runs after the split (and after shake_page/lock).
+  if (!k.profile.filterBeforeThpSplit && filterRejects(k, p, flags)) return -EOPNOTSUPP;
   const page = p.folio();
   // shake_folio(): pages in per-CPU LRU-add batches become LRU pages; the model keeps them on the LRU.
+  mfTunables(k).races.beforeLock?.(page);
   const snapshot = page.flags;
-  if (!page.test(PG.lru) && !page.test(PG.writeback)) return identifyPageState(k, pfn, page, snapshot);
+  if (!page.test(PG.lru) && !page.test(PG.writeback)) {
+    k.trail('memory_failure', 'not an LRU page: classified by its flags without unmapping');
+    return identifyPageState(k, pfn, page, snapshot);
+  }
   if (page.test(PG.writeback)) {
-    // folio_wait_writeback(): the write completes, the page is clean now.
+    // folio_wait_writeback(): the write completes; the page is clean and on disk now.
     page.clear(PG.writeback | PG.dirty);
+    if (page.mapping instanceof Inode) page.mapping.disk.set(page.index, page.data);
+    k.trail('memory_failure', 'waited for writeback: the page is clean now');
   }
   if (!hwpoisonUserMappings(k, p, pfn, flags)) {
     return actionResult(k, pfn, 'UNMAP_FAILED', k.profile.unmapFailureSigbus ? 'Failed' : 'Ignored');
   }
+  mfTunables(k).races.afterUnmap?.(page);
   if (page.test(PG.lru) && !page.test(PG.swapcache) && page.mapping === null) {
+    k.trail('memory_failure', 'page was truncated concurrently');
     return actionResult(k, pfn, 'TRUNCATED_LRU', 'Ignored');
   }
   return identifyPageState(k, pfn, page, snapshot);
+}
+
+/** hwpoison_filter() inside memory_failure: PG_hwpoison and PG_locked are set while it runs. */
+function filterRejects(k: Kernel, p: Page, _flags: number): boolean {
+  const folio = p.folio();
+  const wasLocked = folio.test(PG.locked);
+  folio.set(PG.locked);
+  const rejected = k.hwpoisonFilter(p, true);
+  if (!wasLocked) folio.clear(PG.locked);
+  if (!rejected) return false;
+  p.clear(PG.hwpoison);
+  if (folio.refcount > 0) folio.refcount--;
+  k.trail('hwpoison_filter', 'page rejected by the corrupt-filter (evaluated with PG_hwpoison|PG_locked): PG_hwpoison cleared, -EOPNOTSUPP, nothing logged');
+  return true;
+}
+
+/** The TestSetPageHWPoison() path: the page already had PG_hwpoison (§3.1 step 6, §23 K1). */
+function alreadyPoisoned(k: Kernel, pfn: number, p: Page, flags: number): number {
+  const style = k.profile.alreadyPoisoned;
+  k.trail('memory_failure', `page already poisoned (${style})`);
+  let res = -EHWPOISON;
+  if (style === 'already-hardware-poisoned' || style === 'already-poisoned-counted') {
+    mfLog(k, pfn, 'already hardware poisoned');
+  }
+  if (flags & MF_ACTION_REQUIRED) res = killAccessingProcess(k, pfn, flags);
+  putRefPage(k, p, flags);
+  if (style !== 'already-hardware-poisoned') actionResult(k, pfn, 'ALREADY_POISONED', 'Failed');
+  return res;
 }
 
 /** memory_failure_queue(): a per-CPU fifo of 16 entries drained by a work item. */
 export function memoryFailureQueue(k: Kernel, pfn: number, flags: number, cpu: number): void {
   const q = k.mfQueue(cpu);
   if (q.length >= 16) {
-    k.log.print('err', `buffer overflow when queuing memory failure at ${hexPfn(pfn)}`);
+    k.log.print('err', `Memory failure: buffer overflow when queuing memory failure at ${hexPfn(pfn)}`);
+    k.trail('memory_failure_queue', `cpu ${cpu} fifo full (16 entries): pfn ${hexPfn(pfn)} dropped`);
     return;
   }
   q.push({ pfn, flags });
-  k.scheduleWork(() => memoryFailureWorkFunc(k, cpu));
+  k.trail('memory_failure_queue', `pfn ${hexPfn(pfn)} queued on cpu ${cpu} (${q.length}/16)`);
+  if (q.length === 1) k.scheduleWork(() => memoryFailureWorkFunc(k, cpu));
 }
 
 /** memory_failure_work_func(). */
@@ -559,146 +769,200 @@ function memoryFailureWorkFunc(k: Kernel, cpu: number): void {
 
 // ---- unpoison -------------------------------------------------------------------------------
 
+/** unpoison_pr_info(): "Unpoison: %#lx: text" (≥ ≈6.2) or 6.1's "Unpoison: Text %#lx"; 5 s / 10 lines. */
 function unpoisonLog(k: Kernel, pfn: number, newText: string, oldText: string): void {
   const text = k.profile.unpoisonMsgNew ? `Unpoison: ${hexPfn(pfn)}: ${newText}` : `Unpoison: ${oldText} ${hexPfn(pfn)}`;
   k.log.printRatelimited('unpoison', k.now, 5, 10, 'info', text);
 }
 
-/** unpoison_memory(pfn) (kernel-model.md §10). */
+/** unpoison_memory(pfn) (kernel-model.md §10): checks in the kernel's order, first failure decides. */
 export function unpoisonMemory(k: Kernel, pfn: number): number {
   const p = k.alloc.pfnToPage(pfn);
-  if (!p) return -EIO;
+  if (!p) {
+    k.trail('unpoison_memory', `pfn ${hexPfn(pfn)} is not online RAM: -EIO`);
+    return -EIO;
+  }
   const folio = p.folio();
+  const refuse = (why: string, ret = -EBUSY): number => {
+    k.trail('unpoison_memory', `refused: ${why}`, { pfn: hexPfn(pfn) });
+    return ret;
+  };
   if (k.hwMemoryFailure && k.profile.unpoisonDisabledAfterHw) {
     unpoisonLog(k, pfn, 'disabled after HW memory failure', 'Disabled after HW memory failure');
-    return -EOPNOTSUPP;
+    return refuse('a hardware memory failure happened since boot', -EOPNOTSUPP);
   }
-  const poisonedPage = folio.hugetlb ? folio : p;
-  if (!poisonedPage.test(PG.hwpoison)) {
+  if (!p.test(PG.hwpoison)) {
     unpoisonLog(k, pfn, 'page was already unpoisoned', 'Page was already unpoisoned');
-    return -EBUSY;
+    return refuse(folio.hugetlb && folio !== p ? 'PG_hwpoison lives on the hugetlb head page' : 'page not poisoned');
   }
-  if (folio.hugetlb && hooks.hugetlb) {
-    // hugetlb unpoison is owned by hugetlb.ts through the same hook table.
-  }
-  if (folio.refcount > 1) {
+  // The shared zero page is not refcounted by its mappings.
+  const refs = folio.kind === 'zero' ? 1 : folio.refcount;
+  if (refs > 1) {
     unpoisonLog(k, pfn, 'someone grabs the hwpoison page', 'Someone grabs the hwpoison page');
-    return -EBUSY;
+    return refuse(`refcount ${folio.refcount}: still held (page cache, swap cache, pin, or still mapped)`);
   }
-  if (folio.test(PG.slab) || folio.kind === 'pgtable' || folio.test(PG.reserved) || folio.kind === 'zero' || folio.kind === 'kernel') return -EBUSY;
+  if (folio.test(PG.slab) || folio.kind === 'pgtable' || folio.test(PG.pgtable) || folio.test(PG.reserved) || folio.test(PG.offline)) {
+    return refuse(`${folio.kind} page (silent)`);
+  }
   if (folio.mapcount > 0) {
     unpoisonLog(k, pfn, 'someone maps the hwpoison page', 'Someone maps the hwpoison page');
-    return -EBUSY;
+    return refuse('still mapped');
   }
   if (folio.mapping instanceof Inode || folio.test(PG.swapcache)) {
     unpoisonLog(k, pfn, 'the hwpoison page has non-NULL mapping', 'the hwpoison page has non-NULL mapping');
-    return -EBUSY;
+    return refuse('still in the page cache or swap cache');
   }
-  if (folio.private === MAGIC_HWPOISON) {
-    k.alloc.putBackBuddy(folio);
+  let count = 1;
+  if (folio.hugetlb) {
+    // folio_free_raw_hwp(): hugetlb.ts owns the raw error list.
+    count = hooks.unpoisonHugetlb ? hooks.unpoisonHugetlb(k, folio) : 0;
+    if (count === 0) return refuse('hugetlb raw error list empty or unreliable');
+  } else if (p.private === MAGIC_HWPOISON) {
+    // get_hwpoison_page(MF_UNPOISON) == -EHWPOISON: put_page_back_buddy().
+    if (!k.alloc.putBackBuddy(p)) return refuse('could not put the page back to buddy');
+    k.trail('unpoison_memory', 'taken-off free page returned to the buddy allocator');
   } else {
-    folio.clear(PG.hwpoison);
-    folio.refcount = 0;
-    k.alloc.free(folio);
+    // In-use page held only by memory_failure's reference: clear the flag and free it.
+    p.clear(PG.hwpoison);
+    if (p.refcount > 0) {
+      p.refcount = 0;
+      k.alloc.free(p);
+      k.trail('unpoison_memory', `${p.kind === 'free' ? '' : p.kind + ' '}page freed to the buddy allocator`);
+    }
   }
-  k.numPoisonedPages--;
-  unpoisonLog(k, folio.pfn, 'software-unpoisoned page', 'Software-unpoisoned page');
-  k.trail('unpoison_memory', `pfn ${hexPfn(pfn)} unpoisoned`);
+  k.numPoisonedPages -= count;
+  unpoisonedPfns(k).add(p.pfn);
+  unpoisonLog(k, p.pfn, 'software-unpoisoned page', 'Software-unpoisoned page');
+  k.trail('unpoison_memory', `pfn ${hexPfn(pfn)} unpoisoned (HardwareCorrupted -${4 * count} kB; mf_stats unchanged)`);
   return 0;
 }
 
 // ---- soft offline ---------------------------------------------------------------------------
 
-function softLog(k: Kernel, pfn: number, text: string): void {
-  k.log.print('info', `Soft offline: ${hexPfn(pfn)}: ${text}`);
+/** Soft offline lines: 6.12 "Soft offline: %#lx: text"; 6.1 has per-call-site prefixes. */
+function softLog(k: Kernel, pfn: number, text: string, old: string): void {
+  k.log.print('info', k.profile.softOfflineMsgNew ? `Soft offline: ${hexPfn(pfn)}: ${text}` : old);
 }
 
-/** page_handle_poison(): mark the old page poisoned and count it. */
+/** page_handle_poison(): mark the old page poisoned, keep a reference, count it (no mf_stats). */
 function pageHandlePoison(k: Kernel, page: Page): void {
   page.set(PG.hwpoison);
   k.numPoisonedPages++;
+  k.trail('page_handle_poison', `pfn ${hexPfn(page.pfn)} poisoned (HardwareCorrupted +4 kB)`);
 }
 
-/** soft_offline_page(pfn, flags) (kernel-model.md §9). */
+/** soft_offline_page(pfn, flags) (kernel-model.md §9). With MF_COUNT_INCREASED the caller's reference is consumed. */
 export function softOfflinePage(k: Kernel, pfn: number, flags: number): number {
   if (!Number.isSafeInteger(pfn) || pfn < 0 || pfn >= k.alloc.layout.maxPfn) return -ENXIO;
   const page = k.alloc.pfnToPage(pfn);
   if (!page) return -EIO;
-  const max = k.profile.enableSoftOfflineMax;
-  if (max !== undefined) {
+  const putRef = (): void => putRefPage(k, page, flags);
+  if (k.profile.enableSoftOfflineMax !== undefined) {
     const v = k.sysctl.enableSoftOffline;
     if (!(v & 1)) {
       k.log.printOnce('info', 'Soft offline: disabled by /proc/sys/vm/enable_soft_offline');
+      k.trail('soft_offline_page', 'vm.enable_soft_offline=0: -EOPNOTSUPP');
+      putRef();
       return -EOPNOTSUPP;
     }
     if (v & 2 && page.folio().hugetlb) {
       k.log.printOnce('info', 'Soft offline: disabled for HugeTLB pages by /proc/sys/vm/enable_soft_offline');
+      k.trail('soft_offline_page', 'vm.enable_soft_offline bit 1: hugetlb pages refused');
+      putRef();
       return -EOPNOTSUPP;
     }
   }
   if (page.test(PG.hwpoison)) {
-    if (k.profile.softOfflineMsgNew) softLog(k, pfn, 'page already poisoned');
-    else k.log.print('info', `soft_offline_page: ${hexPfn(pfn)} page already poisoned`);
+    softLog(k, pfn, 'page already poisoned', `soft_offline_page: ${hexPfn(pfn)} page already poisoned`);
+    k.trail('soft_offline_page', 'page already poisoned: nothing to do, 0');
+    putRef();
     return 0;
   }
-  const folio = page.folio();
-  let r: number;
-  if (flags & MF_COUNT_INCREASED) r = 1;
-  else r = getHwpoisonPage(k, page, flags | MF_SOFT_OFFLINE);
-  if (k.hwpoisonFilter(page, false)) {
-    if (r > 0 && !(flags & MF_COUNT_INCREASED)) folio.refcount--;
-    return -EOPNOTSUPP;
-  }
-  if (r === 0) {
+  if (page.folio().hugetlb && hooks.softOfflineHugetlb) return hooks.softOfflineHugetlb(k, page, flags);
+  let f = flags;
+  for (let attempt = 0; ; attempt++) {
+    let r: number;
+    if (f & MF_COUNT_INCREASED) {
+      // get_any_page() with the caller's reference: a page it cannot handle is put and re-got.
+      if (handlable(page.folio()) || page.folio().hugetlb) r = 1;
+      else {
+        putRefPage(k, page, f);
+        f &= ~MF_COUNT_INCREASED;
+        r = getHwpoisonPage(k, page, f | MF_SOFT_OFFLINE);
+      }
+    } else {
+      r = getHwpoisonPage(k, page, f | MF_SOFT_OFFLINE);
+    }
+    if (k.hwpoisonFilter(page, false)) {
+      if (r > 0) page.folio().refcount--;
+      k.trail('soft_offline_page', 'rejected by the hwpoison filter: -EOPNOTSUPP');
+      return -EOPNOTSUPP;
+    }
+    if (r > 0) return softOfflineInUsePage(k, page);
+    if (r < 0) return r;
+    // A free page: dissolve (hugetlb) and take it off buddy.
     if (k.alloc.takeOffBuddy(page)) {
       page.refcount++;
       pageHandlePoison(k, page);
-      k.trail('soft_offline_page', 'free page taken off buddy');
+      k.trail('soft_offline_page', 'free page taken off the buddy allocator');
       return 0;
     }
-    return -EBUSY;
+    if (attempt > 0) return -EBUSY;
+    f &= ~MF_COUNT_INCREASED;
   }
-  if (r < 0) return r;
-  if (!(flags & MF_COUNT_INCREASED)) folio.refcount--;
-  return softOfflineInUsePage(k, page);
 }
 
 /** soft_offline_in_use_page(): invalidate a clean unmapped page-cache page, else migrate. */
 function softOfflineInUsePage(k: Kernel, page: Page): number {
   const pfn = page.pfn;
-  const folio = page.folio();
-  if (folio.order > 0 && !folio.hugetlb) {
+  let folio = page.folio();
+  const huge = folio.hugetlb !== null;
+  if (!huge && folio.order > 0) {
     const err = hooks.splitThp ? hooks.splitThp(k, page) : -EBUSY;
     if (err) {
-      softLog(k, pfn, 'thp split failed');
+      if (k.profile.softOfflineMsgNew) softLog(k, pfn, 'thp split failed', '');
+      else k.log.print('info', `Memory failure: soft offline: ${hexPfn(pfn)}: thp split failed`);
+      folio.refcount--;
+      k.trail('soft_offline_page', 'THP could not be split: -EBUSY');
       return -EBUSY;
     }
+    folio = page.folio();
   }
+  // mapping_evict_folio() for a clean, unmapped, unreferenced page-cache page.
   const mapping = page.mapping;
-  if (mapping instanceof Inode && !page.test(PG.swapcache) && !page.test(PG.dirty) && page.mapcount === 0 && canWriteback(mapping.sb) && !folio.hugetlb) {
+  if (!huge && mapping instanceof Inode && !page.test(PG.swapcache) && page.test(PG.lru) && !page.test(PG.dirty) && !page.test(PG.writeback) && page.mapcount === 0 && page.refcount <= 2 && canWriteback(mapping.sb)) {
     removeFromPageCache(k, page, mapping);
     deleteFromLruCache(page);
-    softLog(k, pfn, 'invalidated');
+    softLog(k, pfn, 'invalidated', `soft_offline: ${hexPfn(pfn)}: invalidated`);
     page.refcount = 1;
     pageHandlePoison(k, page);
     return 0;
   }
+  // mf_isolate_folio() drops the get_any_page() reference; migrate_pages() moves the data.
+  folio.refcount--;
   const ret = k.migratePage(page);
   if (ret !== 0) {
-    softLog(k, pfn, `page migration failed ${ret}, type ${pgFlagsString(page)}`);
+    const kind = huge ? 'hugepage' : 'page';
+    softLog(k, pfn, `${kind} migration failed ${ret}, type ${pgFlagsString(page)}`, `soft offline: ${hexPfn(pfn)}: ${kind} migration failed ${ret}, type ${pgFlagsString(page)}`);
+    k.trail('soft_offline_page', `migration failed (${ret})`);
     return ret > 0 ? -EBUSY : ret;
   }
   pageHandlePoison(k, page);
-  k.trail('soft_offline_page', `pfn ${hexPfn(pfn)} migrated`);
+  k.trail('soft_offline_page', `pfn ${hexPfn(pfn)} migrated to a new page; no signal, data intact`);
   return 0;
 }
 
-/** %pGp: flags as 0x<hex>(name|name|...). */
+/** %pGp: flags as 0x<hex>(name|name|...|node=N|zone=M). */
 export function pgFlagsString(page: Page): string {
   const names = Object.entries(PG)
     .filter(([, bit]) => page.test(bit))
     .map(([n]) => n);
-  return `0x${page.flags.toString(16)}(${names.join('|')}|node=${page.nid}|zone=2)`;
+  return `0x${page.flags.toString(16)}(${[...names, `node=${page.nid}`, 'zone=2'].join('|')})`;
+}
+
+/** Is this VMA mlocked (used by tests and the trail). */
+export function vmaLocked(flags: number): boolean {
+  return (flags & VM_LOCKED) !== 0;
 }
 
 export { PAGE_SIZE };

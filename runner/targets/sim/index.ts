@@ -227,6 +227,7 @@ function answer(w: World, e: Expectation | undefined, resolvedPfns: Map<string, 
       ans.pagemap[ref] = pte ? (pte.kind === 'present' ? 'present' : pte.kind) : 'none';
     }
   }
+  for (const hook of w.answerHooks) hook(e, ans);
   if (e['poisoned-pfns'] !== undefined) {
     let n = 0;
     for (const p of k.alloc.pages.values()) if (p.test(PG.hwpoison)) n++;
@@ -304,6 +305,7 @@ export function runSim(c: LoadedCase, ctx: RunContext): CaseObservation {
   let w: World;
   try {
     w = new World(c.config, ctx.kernel);
+    w.caseFile = c.file;
   } catch (e) {
     obs.setup.error = e instanceof Error ? e.message : String(e);
     return obs;

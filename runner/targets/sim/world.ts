@@ -1,6 +1,8 @@
 // Building the simulated machine and workload from a case, and resolving the case's names
 // (processes, threads, mappings, files, page references) to model objects.
-import type { CaseConfig, MappingConfig, ProcessConfig } from '../../case/schema.js';
+import type { CaseConfig, Expectation, MappingConfig, ProcessConfig } from '../../case/schema.js';
+import type { QueryAnswers } from '../target.js';
+import type { Machine } from '../../../tsrc/hw/machine.js';
 import { parseSize } from '../../case/size.js';
 import { Kernel } from '../../../tsrc/kernel/kernel.js';
 import { profileFor, DEFAULT_KERNEL } from '../../../tsrc/kernel/profiles.js';
@@ -38,6 +40,12 @@ export class World {
   /** Per-process file descriptors. */
   private readonly fds = new Map<string, number>();
   private shmSb: SuperBlock;
+  /** The simulated hardware (CPUs, MCA banks), built by mce-extensions.ts. */
+  machine: Machine | undefined;
+  /** Extension hooks that fill query answers (MCE records, soft-offlined pages) for an expectation block. */
+  readonly answerHooks: ((e: Expectation, ans: QueryAnswers) => void)[] = [];
+  /** Path of the case file, for files a step names relative to it. */
+  caseFile: string | undefined;
 
   constructor(readonly cfg: CaseConfig, kernelOverride?: string) {
     const m = cfg.machine ?? {};

@@ -10,6 +10,7 @@ import { explainCommand } from './commands/explain.js';
 import { recordCommand } from './commands/record.js';
 import { runCommand, runOptions } from './commands/run.js';
 import { listCommand, validateCommand, schemaCommand } from './commands/misc.js';
+import { diffCommand } from './commands/diff.js';
 
 export const EXIT = { ok: 0, failures: 1, usage: 2, internal: 3, nothing: 4, interrupted: 130 } as const;
 
@@ -36,6 +37,7 @@ export function buildCli(argv: string[]): Argv {
     .command(explainCommand)
     .command(recordCommand)
     .command(mceInjectCommand)
+    .command(diffCommand)
     .demandCommand(1, 'Give a command: run, list, validate, schema, explain, record or mce-inject.')
     .strict()
     .version(version())

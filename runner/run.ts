@@ -123,7 +123,10 @@ export async function runCases(opts: RunOptions, planned: Planned[], reporters: 
   const ctxFor = (p: Planned): RunContext => ({ timeoutMs: opts.timeoutMs, checkInvariants: opts.checkInvariants, seed: opts.seed, ...(p.kernel ? { kernel: p.kernel } : {}) });
   const stopped = (): boolean => bailed || !!signal?.aborted;
   const jobs = Math.max(1, Math.min(opts.jobs, order.length));
-  if (!opts.workerUrl) {
+  if (opts.batch) {
+    // Targets with runBatch (QEMU): groups of cases share a boot.
+    await runBatched(opts, order, ctxFor, finish, stopped);
+  } else if (!opts.workerUrl) {
     // Inline (no compiled worker, e.g. under the test loader): timeouts are the target's own.
     const target = opts.makeTarget();
     try {

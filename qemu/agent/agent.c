@@ -1094,6 +1094,7 @@ static void controller(const char *program) {
       add_procs(&s);
       add_refs(&s, NULL, 0);
       add_meminfo(&s);
+      add_mfstats(&s);
       sb_add(&s, "}");
       out("%s", s.p);
       sb_free(&s);

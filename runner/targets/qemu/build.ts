@@ -27,8 +27,23 @@ function sha(...parts: (string | Buffer)[]): string {
 
 export const BUSYBOX = '/bin/busybox';
 
+const building = new Map<string, Promise<string>>();
+/** One build per output at a time in this process (boots of several kernels may start together). */
+function once(key: string, f: () => Promise<string>): Promise<string> {
+  let p = building.get(key);
+  if (!p) {
+    p = f().finally(() => building.delete(key));
+    building.set(key, p);
+  }
+  return p;
+}
+
 /** Builds qemu/agent/agent.c with gcc -static; cached by the source's hash. */
-export async function buildAgent(cacheDir: string): Promise<string> {
+export function buildAgent(cacheDir: string): Promise<string> {
+  return once(`agent:${cacheDir}`, () => buildAgentNow(cacheDir));
+}
+
+async function buildAgentNow(cacheDir: string): Promise<string> {
   const src = join(repoRoot(), 'qemu', 'agent', 'agent.c');
   const key = sha(readFileSync(src));
   const out = join(cacheDir, 'agent', `agent-${key}`);
@@ -103,14 +118,18 @@ export async function cpio(stageDir: string, out: string): Promise<void> {
 }
 
 /** The base initramfs for a kernel; cached by kernel, agent, init script and busybox. */
-export async function buildInitramfs(cacheDir: string, kernel: KernelInfo): Promise<string> {
+export function buildInitramfs(cacheDir: string, kernel: KernelInfo): Promise<string> {
+  return once(`initramfs:${cacheDir}:${kernel.release}`, () => buildInitramfsNow(cacheDir, kernel));
+}
+
+async function buildInitramfsNow(cacheDir: string, kernel: KernelInfo): Promise<string> {
   const agent = await buildAgent(cacheDir);
   const init = join(repoRoot(), 'qemu', 'initramfs', 'init');
   const bb = statSync(BUSYBOX);
   const key = sha(kernel.release, agent, readFileSync(init), `${bb.size}:${bb.mtimeMs}`, JSON.stringify(GUEST_MODULES));
   const out = join(cacheDir, 'initramfs', `${kernel.release}-${key}.cpio`);
   if (existsSync(out)) return out;
-  const stage = join(cacheDir, 'initramfs', `.stage-${process.pid}`);
+  const stage = join(cacheDir, 'initramfs', `.stage-${kernel.release}-${process.pid}`);
   rmSync(stage, { recursive: true, force: true });
   for (const d of ['bin', 'dev', 'proc', 'sys', 'mnt', 'run', 'tmp', 'lib/modules']) mkdirSync(join(stage, d), { recursive: true });
   copyFileSync(BUSYBOX, join(stage, 'bin', 'busybox'));

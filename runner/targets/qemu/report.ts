@@ -58,10 +58,29 @@ function toSignals(list: AgentSignal[]): ObservedSignal[] {
   });
 }
 
-function answersOf(ev: AgentStep, profile: string, comms: Map<string, string>): QueryAnswers {
+/**
+ * Counters since boot, taken relative to the case's setup: cases share a boot, and the pages an
+ * earlier case poisoned stay poisoned (HardwareCorrupted, memory_failure statistics).
+ */
+export interface Baseline {
+  hardwareCorrupted?: number;
+  mf?: Record<string, Record<string, number>>;
+}
+
+function answersOf(ev: AgentStep, profile: string, comms: Map<string, string>, base: Baseline = {}): QueryAnswers {
   const a: QueryAnswers = {};
-  if (ev.meminfo) a.meminfo = ev.meminfo;
-  if (ev.mf) a.mfStats = ev.mf;
+  if (ev.meminfo) {
+    a.meminfo = { ...ev.meminfo };
+    const hc = a.meminfo['HardwareCorrupted'];
+    if (hc !== undefined && base.hardwareCorrupted !== undefined) a.meminfo['HardwareCorrupted'] = hc - base.hardwareCorrupted;
+  }
+  if (ev.mf) {
+    a.mfStats = {};
+    for (const [node, st] of Object.entries(ev.mf)) {
+      a.mfStats[node] = {};
+      for (const [k, v] of Object.entries(st)) a.mfStats[node][k] = v - (base.mf?.[node]?.[k] ?? 0);
+    }
+  }
   a.processes = {};
   a.refs = {};
   for (const [name, p] of Object.entries(ev.procs ?? {})) {
@@ -110,6 +129,9 @@ export function toObservation(c: LoadedCase, run: CaseRun, kernel: string, profi
   };
   if (!setup) obs.setup.error = run.error ?? run.panic ?? 'the agent did not report the setup';
   else if (!setup.ok) obs.setup.error = setup.error ?? 'setup failed';
+  const base: Baseline = {};
+  if (setup?.meminfo?.['HardwareCorrupted'] !== undefined) base.hardwareCorrupted = setup.meminfo['HardwareCorrupted'];
+  if (setup?.mf) base.mf = setup.mf;
   let last: AgentStep | undefined = setup;
   const byIndex = new Map<number, AgentStep>();
   for (const e of run.events) if (e.ev === 'step' && typeof e['i'] === 'number' && e['i'] >= 0) byIndex.set(e['i'], e as AgentStep);
@@ -139,7 +161,7 @@ export function toObservation(c: LoadedCase, run: CaseRun, kernel: string, profi
       }
     }
     for (const [name, p] of Object.entries(ev.procs ?? {})) prevProcs.set(name, p);
-    const answers = answersOf(ev, profile, comms);
+    const answers = answersOf(ev, profile, comms, base);
     if (s.prctl) answers.prctl = ev.ret;
     const so: StepObservation = { index: i, ret: ev.ret, log: ev.log ?? [], signals, trail: [], answers };
     obs.steps.push(so);
@@ -147,7 +169,7 @@ export function toObservation(c: LoadedCase, run: CaseRun, kernel: string, profi
     obs.final.signals.push(...signals);
     last = ev;
   }
-  if (last) obs.final.answers = answersOf(last, profile, comms);
+  if (last) obs.final.answers = answersOf(last, profile, comms, base);
   if (run.panic && !obs.final.panic) obs.final.panic = run.panic;
   return obs;
 }

@@ -11,6 +11,8 @@ import { KernelPanic } from './mm/memory-failure.js';
 import { PageAllocator, type PhysLayout } from './mm/page_alloc.js';
 import { PG, type Page } from './mm/page.js';
 import { Swap } from './mm/swap.js';
+import { hugetlbfsRead, hugetlbfsReadPage, hugetlbMeminfo } from './mm/hugetlb.js';
+import { thpMeminfo } from './mm/huge_memory.js';
 import { vmasCovering } from './mm/rmap.js';
 
 export interface TrailEvent {
@@ -311,8 +313,10 @@ export class Kernel {
       mm.vmas.push(nv);
       if (v.anonVma) v.anonVma.vmas.add(nv);
       if (v.file) v.file.mmap.add(nv);
-      // copy_page_range(): copy ptes; private writable ones become read-only (COW).
-      for (let addr = v.start; addr < v.end; addr += PAGE_SIZE) {
+      // copy_page_range(): copy ptes; private writable ones become read-only (COW). Shared
+      // mappings without an anon_vma are not copied: the child faults them in (§23.3.9).
+      if (!v.anonVma && !v.has(VM_HUGETLB)) continue;
+      for (const addr of parent.mm!.entriesIn(v.start, v.end)) {
         const pte = parent.mm!.pte(addr);
         if (!pte) continue;
         if (pte.kind === 'present') {
@@ -321,8 +325,8 @@ export class Kernel {
           if (!shared) pte.writable = false;
           mm.setPte(addr, { kind: 'present', pfn: pte.pfn, dirty: pte.dirty, writable: shared && pte.writable });
           page.mapcount++;
-          page.refcount++;
-          page.clear(PG.anonExclusive);
+          page.folio().refcount++;
+          page.folio().clear(PG.anonExclusive);
         } else {
           mm.setPte(addr, { ...pte });
         }
@@ -372,7 +376,7 @@ export class Kernel {
   /** zap_page_range over a whole VMA, then remove it (munmap). */
   unmapVma(v: Vma): void {
     const mm = v.mm;
-    for (let addr = v.start; addr < v.end; addr += PAGE_SIZE) {
+    for (const addr of mm.entriesIn(v.start, v.end)) {
       const pte = mm.pte(addr);
       if (!pte) continue;
       mm.setPte(addr, undefined);
@@ -386,6 +390,7 @@ export class Kernel {
     }
     v.anonVma?.vmas.delete(v);
     v.file?.mmap.delete(v);
+    if (v.file?.mmap.size === 0) v.file.onLastUnmap?.(v.file);
     const i = mm.vmas.indexOf(v);
     if (i >= 0) mm.vmas.splice(i, 1);
   }
@@ -429,10 +434,11 @@ export class Kernel {
       () => {
         const inode = this.fileOf(task.group, fd);
         if (!inode) return -EBADF;
+        if (inode.sb.fs === 'hugetlbfs') return hugetlbfsRead(this, inode, page, pages);
         let done = 0;
         for (let i = page; i < Math.min(page + pages, inode.sizePages); i++) {
           const cached = inode.cache.get(i);
-          if (cached?.test(PG.hwpoison) && (inode.sb.fs === 'tmpfs' || inode.sb.fs === 'hugetlbfs')) {
+          if (cached?.test(PG.hwpoison) && inode.sb.fs === 'tmpfs') {
             return done > 0 ? done : -EIO;
           }
           if (!cached) this.readPageCache(inode, i);
@@ -446,8 +452,9 @@ export class Kernel {
 
   /** What pread of one page returns: the data token, or an errno. */
   readFilePage(inode: Inode, index: number): { data: number } | { err: number } {
+    if (inode.sb.fs === 'hugetlbfs') return hugetlbfsReadPage(this, inode, index);
     const cached = inode.cache.get(index);
-    if (cached?.test(PG.hwpoison) && (inode.sb.fs === 'tmpfs' || inode.sb.fs === 'hugetlbfs')) return { err: -EIO };
+    if (cached?.test(PG.hwpoison) && inode.sb.fs === 'tmpfs') return { err: -EIO };
     return { data: cached ? cached.data : (inode.disk.get(index) ?? 0) };
   }
 
@@ -634,7 +641,7 @@ export class Kernel {
 
   /** /proc/meminfo fields in kB. */
   meminfo(): Record<string, number> {
-    return { HardwareCorrupted: this.numPoisonedPages * 4 };
+    return { HardwareCorrupted: this.numPoisonedPages * 4, ...hugetlbMeminfo(this), ...thpMeminfo(this) };
   }
 
   /** /proc/sys/vm writes: returns 0 or -EINVAL. */

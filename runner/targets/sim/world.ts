@@ -10,6 +10,7 @@ import type { Inode, SuperBlock, FsType } from '../../../tsrc/kernel/fs.js';
 import type { Process, Task } from '../../../tsrc/kernel/sched.js';
 import { PAGE_SIZE, type Vma } from '../../../tsrc/kernel/mm/mm.js';
 import { PG } from '../../../tsrc/kernel/mm/page.js';
+import { followPfn } from '../../../tsrc/kernel/mm/memory.js';
 import { loadHwpoisonInject } from '../../../tsrc/kernel/mm/hwpoison-inject.js';
 import { prctl, PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY, PR_MCE_KILL_LATE, PR_MCE_KILL_DEFAULT } from '../../../tsrc/kernel/kernel/sys.js';
 import { makeLayout } from './layout.js';
@@ -286,8 +287,7 @@ export class World {
         throw new SetupError(`process "${m[1]}" has no mapping "${m[2]}"`);
       }
       const addr = vma.start + Number(m[3] ?? 0) * PAGE_SIZE + Number(m[4] ?? 0);
-      const pte = proc.mm!.pte(Math.floor(addr / PAGE_SIZE) * PAGE_SIZE);
-      const pfn = pte?.kind === 'present' || pte?.kind === 'hwpoison' ? pte.pfn : undefined;
+      const pfn = followPfn(proc.mm!, addr);
       return { ref, proc, vma, addr, ...(pfn !== undefined ? { pfn } : {}) };
     }
     throw new SetupError(`cannot resolve page reference "${ref}"`);

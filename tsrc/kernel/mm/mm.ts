@@ -18,6 +18,15 @@ export class AnonVma implements AnonVmaLike {
   readonly vmas = new Set<Vma>();
 }
 
+/**
+ * A KSM stable node (mm/ksm.c struct ksm_stable_node): what a KSM folio's mapping points to. Its
+ * rmap items name every (VMA, address) that was merged onto the KSM page, newest first.
+ */
+export class KsmStableNode implements AnonVmaLike {
+  readonly kind = 'anon_vma' as const;
+  readonly items: { vma: Vma; addr: number; anonVma: AnonVma | null }[] = [];
+}
+
 export class Vma {
   constructor(
     readonly mm: MM,
@@ -40,6 +49,15 @@ export class Vma {
   pgoffOf(addr: number): number {
     return this.pgoff + Math.floor((addr - this.start) / PAGE_SIZE);
   }
+  /** Bytes mapped by one page-table entry of this VMA (huge_page_size for hugetlb). */
+  pageSize(): number {
+    return 2 ** this.pageShift;
+  }
+  /** The address of the (huge) page-table entry that maps addr. */
+  entryAddr(addr: number): number {
+    const sz = this.pageSize();
+    return Math.floor(addr / sz) * sz;
+  }
   /** vma_address(): the user address of a page offset, or undefined if outside. */
   addressOf(pgoff: number): number | undefined {
     const addr = this.start + (pgoff - this.pgoff) * PAGE_SIZE;
@@ -51,7 +69,12 @@ export type Pte =
   | { kind: 'present'; pfn: number; dirty: boolean; writable: boolean }
   /** A hwpoison swap entry (make_hwpoison_entry), installed by try_to_unmap(TTU_HWPOISON). */
   | { kind: 'hwpoison'; pfn: number }
-  | { kind: 'swap'; slot: number };
+  /**
+   * A swap entry. `marker: 'swapin-error'` is 6.1's swap-in error pte marker
+   * (make_swapin_error_entry, pagemap swap type 31) that swapoff leaves for a poisoned swap-cache
+   * page: touching it gives a plain SIGBUS (BUS_ADRERR).
+   */
+  | { kind: 'swap'; slot: number; marker?: 'swapin-error' };
 
 export class MM {
   readonly vmas: Vma[] = [];
@@ -72,5 +95,30 @@ export class MM {
     const vpn = Math.floor(addr / PAGE_SIZE);
     if (pte) this.ptes.set(vpn, pte);
     else this.ptes.delete(vpn);
+  }
+  /**
+   * The entry that translates addr: the 4 KiB pte, or for a hugetlb VMA the huge pte at the
+   * huge-page-aligned address (huge_pte_offset).
+   */
+  entryFor(addr: number, vma?: Vma): { addr: number; pte: Pte | undefined } {
+    const v = vma ?? this.findVma(addr);
+    const at = v && v.pageShift > PAGE_SHIFT ? v.entryAddr(addr) : Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
+    return { addr: at, pte: this.pte(at) };
+  }
+  /**
+   * Addresses in [start, end) that have an entry, ascending. Costs min(range pages, entries) so
+   * that walking a huge, sparsely populated VMA (or a dense small one) stays cheap.
+   */
+  entriesIn(start: number, end: number): number[] {
+    const lo = Math.floor(start / PAGE_SIZE);
+    const hi = Math.ceil(end / PAGE_SIZE);
+    const out: number[] = [];
+    if (hi - lo <= this.ptes.size) {
+      for (let vpn = lo; vpn < hi; vpn++) if (this.ptes.has(vpn)) out.push(vpn * PAGE_SIZE);
+    } else {
+      for (const vpn of this.ptes.keys()) if (vpn >= lo && vpn < hi) out.push(vpn * PAGE_SIZE);
+      out.sort((a, b) => a - b);
+    }
+    return out;
   }
 }

@@ -78,8 +78,11 @@ export class Page {
   private = 0;
   /** Data token: what the page holds (0 = zeros). Lets cases check data intact / lost / old. */
   data = 0;
-  /** hugetlb folio state. */
-  hugetlb: { free: boolean; size: 21 | 30; rawErrors: number[] } | null = null;
+  /**
+   * hugetlb folio state (on the head): in the free pool or in use, the huge page shift, and the
+   * raw error subpages (the raw_hwp_page list hanging off the folio, as pfns).
+   */
+  hugetlb: { free: boolean; size: 21 | 30; rawErrors: number[]; unreliable?: boolean } | null = null;
   /** KSM stable page. */
   ksm = false;
   /** THP folio that had a poisoned subpage (folio_set_has_hwpoisoned). */
@@ -109,6 +112,14 @@ export class Page {
     return 1 << this.order;
   }
   isAnon(): boolean {
-    return this.mapping?.kind === 'anon_vma';
+    return this.folio().mapping?.kind === 'anon_vma';
+  }
+  /** folio_test_large(): a compound head or tail. */
+  isLarge(): boolean {
+    return this.folio().order > 0;
+  }
+  /** The subpage of this folio at index i (materialised lazily by the allocator). */
+  subpageIndex(): number {
+    return this.pfn - this.folio().pfn;
   }
 }

@@ -24,10 +24,59 @@ export class PageAllocator {
   private freeList: number[] = [];
   /** Next never-used pfn per node. */
   private cursor: number[];
+  /**
+   * Compound folios (THP, hugetlb) by head pfn. Their tail struct pages are created on first use
+   * (a 1 GiB folio would otherwise cost 262144 objects), so lookups go through this index.
+   */
+  private readonly compound = new Map<number, Page>();
+  /** How many registered compound folios there are of each order. */
+  private readonly compoundOrders = new Map<number, number>();
+  /** free_huge_folio(): installed by hugetlb.ts; a hugetlb folio whose last reference goes. */
+  freeHugeFolio: ((folio: Page) => void) | undefined;
 
   constructor(readonly layout: PhysLayout) {
     // User pages start a quarter into each node (at most 1 GiB in) so low pfns stay kernel/DMA.
     this.cursor = layout.nodes.map((n) => Math.max(n.startPfn + RESERVED_LOW_PFNS, n.startPfn + Math.min(Math.floor((n.endPfn - n.startPfn) / 4), 0x40000)));
+  }
+
+  /** The head of the registered compound folio containing pfn (compound_head() for lazy tails). */
+  private compoundHeadOf(pfn: number): Page | undefined {
+    for (const order of this.compoundOrders.keys()) {
+      const n = 2 ** order;
+      const head = this.compound.get(Math.floor(pfn / n) * n);
+      if (head && head.order === order) return head;
+    }
+    return undefined;
+  }
+
+  /** prep_compound_page(): makes `head` the head of a 2^order folio; tails appear on demand. */
+  registerCompound(head: Page, order: number): void {
+    head.order = order;
+    head.set(PG.head);
+    this.compound.set(head.pfn, head);
+    this.compoundOrders.set(order, (this.compoundOrders.get(order) ?? 0) + 1);
+  }
+
+  /** Undoes registerCompound (split / dissolve / free): the head becomes an order-0 page. */
+  unregisterCompound(head: Page): void {
+    if (this.compound.get(head.pfn) !== head) return;
+    this.compound.delete(head.pfn);
+    const left = (this.compoundOrders.get(head.order) ?? 1) - 1;
+    if (left > 0) this.compoundOrders.set(head.order, left);
+    else this.compoundOrders.delete(head.order);
+    head.order = 0;
+    head.clear(PG.head);
+  }
+
+  /** The tail pages of a folio that exist as objects (others are implicit and carry no state). */
+  materialisedTails(head: Page): Page[] {
+    const out: Page[] = [];
+    const n = head.nrPages();
+    for (let i = 1; i < n; i++) {
+      const p = this.pages.get(head.pfn + i);
+      if (p && p.head === head) out.push(p);
+    }
+    return out;
   }
 
   /** pfn_to_online_page(): the struct page, created on first use; undefined for holes. */
@@ -36,7 +85,12 @@ export class PageAllocator {
     let p = this.pages.get(pfn);
     if (!p) {
       p = new Page(pfn, this.layout.nodeOf(pfn));
-      if (pfn < RESERVED_LOW_PFNS) {
+      const head = this.compound.size ? this.compoundHeadOf(pfn) : undefined;
+      if (head) {
+        // A tail page of a compound folio: its state lives in the head.
+        p.head = head;
+        p.kind = head.kind;
+      } else if (pfn < RESERVED_LOW_PFNS) {
         p.kind = 'reserved';
         p.set(PG.reserved);
         p.refcount = 1;
@@ -53,6 +107,7 @@ export class PageAllocator {
   isFreeBuddy(pfn: number): boolean {
     const p = this.pages.get(pfn);
     if (p) return p.test(PG.buddy) && p.refcount === 0;
+    if (this.compound.size && this.compoundHeadOf(pfn)) return false;
     return this.layout.isRam(pfn) && pfn >= RESERVED_LOW_PFNS;
   }
 
@@ -73,27 +128,37 @@ export class PageAllocator {
     }
   }
 
-  /** Allocates 2^order contiguous, naturally aligned free pages (for hugetlb / THP). */
+  /**
+   * alloc_contig_pages() / alloc_pages(order): 2^order contiguous, naturally aligned free pages
+   * (for hugetlb pools and THP). The head holds the one reference; tails are created lazily.
+   */
   allocContig(order: number, nid = 0): Page | undefined {
-    const n = 1 << order;
+    const n = 2 ** order;
     const node = this.layout.nodes[nid] ?? this.layout.nodes[0]!;
-    let start = Math.ceil(this.cursor[nid]! / n) * n;
+    const cur = this.cursor[nid] ?? node.startPfn;
+    let start = Math.ceil(cur / n) * n;
     for (; start + n <= node.endPfn; start += n) {
-      let ok = true;
-      for (let i = 0; i < n && ok; i++) if (!this.isFreeBuddy(start + i)) ok = false;
-      if (!ok) continue;
+      let bad = -1;
+      for (let i = 0; i < n; i++) {
+        if (!this.isFreeBuddy(start + i)) {
+          bad = i;
+          break;
+        }
+      }
+      if (bad >= 0) continue;
+      // The skipped gap below `start` stays implicitly free; nextFresh() never looks back.
       this.cursor[nid] = start + n;
       const head = this.pfnToPage(start)!;
-      for (let i = 0; i < n; i++) {
-        const p = i === 0 ? head : this.pfnToPage(start + i)!;
-        p.clear(PG.buddy);
-        p.flags = 0;
-        p.refcount = i === 0 ? 1 : 0;
-        p.head = i === 0 ? null : head;
-        p.mapping = null;
-      }
-      head.order = order;
-      head.set(PG.head);
+      for (let i = 1; i < n; i++) this.pages.delete(start + i);
+      head.clear(PG.buddy);
+      head.flags = 0;
+      head.refcount = 1;
+      head.head = null;
+      head.mapping = null;
+      head.index = 0;
+      head.data = 0;
+      head.memcgIno = 0;
+      this.registerCompound(head, order);
       return head;
     }
     return undefined;
@@ -124,9 +189,7 @@ export class PageAllocator {
     throw new Error('out of memory');
   }
 
-  /** __free_page(): back to the free lists. Poisoned pages are never freed (memory_failure holds a ref). */
-  free(p: Page): void {
-    if (p.test(PG.hwpoison)) return;
+  private resetFree(p: Page): void {
     p.flags = PG.buddy;
     p.refcount = 0;
     p.mapcount = 0;
@@ -136,17 +199,78 @@ export class PageAllocator {
     p.order = 0;
     p.hugetlb = null;
     p.ksm = false;
+    p.hasHwpoisoned = false;
+    p.pinned = 0;
     p.memcgIno = 0;
     p.swapSlot = -1;
-    this.freeList.push(p.pfn);
+    p.index = 0;
   }
 
-  /** put_page(): drop a reference; frees the page when it was the last. */
+  /**
+   * __free_pages(): back to the free lists. Poisoned pages are never freed (memory_failure holds a
+   * ref). A hugetlb folio goes back to its pool (free_huge_folio); a compound folio is freed
+   * whole, except subpages that carry PG_hwpoison, which stay out of circulation.
+   */
+  free(p: Page): void {
+    const f = p.folio();
+    if (f.hugetlb && this.freeHugeFolio) {
+      this.freeHugeFolio(f);
+      return;
+    }
+    if (f.order > 0) {
+      this.freeCompound(f);
+      return;
+    }
+    if (f.test(PG.hwpoison)) return;
+    this.resetFree(f);
+    this.freeList.push(f.pfn);
+  }
+
+  /** Frees every subpage of a compound folio to the buddy allocator (poisoned ones excepted). */
+  freeCompound(head: Page): void {
+    const n = head.nrPages();
+    const tails = this.materialisedTails(head);
+    this.unregisterCompound(head);
+    for (const t of tails) {
+      if (t.test(PG.hwpoison)) {
+        // Taken off buddy for good (take_page_off_buddy when the folio is freed).
+        t.head = null;
+        t.order = 0;
+        t.kind = 'free';
+        t.mapping = null;
+        t.mapcount = 0;
+        t.clear(PG.buddy);
+        t.private = MAGIC_HWPOISON;
+        continue;
+      }
+      this.resetFree(t);
+    }
+    if (head.test(PG.hwpoison)) {
+      head.hugetlb = null;
+      head.kind = 'free';
+      head.mapping = null;
+      head.mapcount = 0;
+      head.flags = PG.hwpoison;
+      head.private = MAGIC_HWPOISON;
+    } else {
+      this.resetFree(head);
+      this.freeList.push(head.pfn);
+    }
+    // Small folios are reused through the free list; larger ones stay implicitly free.
+    if (n <= 512) for (let i = 1; i < n; i++) if (this.isFreeBuddy(head.pfn + i)) this.freeList.push(head.pfn + i);
+  }
+
+  /** put_page() / folio_put(): drop a reference on the folio; frees it when it was the last. */
   put(p: Page): void {
-    p.refcount--;
-    if (p.refcount <= 0) {
-      p.refcount = 0;
-      if (p.kind !== 'reserved' && p.kind !== 'zero' && !p.test(PG.hwpoison)) this.free(p);
+    const f = p.folio();
+    f.refcount--;
+    if (f.refcount <= 0) {
+      f.refcount = 0;
+      if (f.hugetlb) {
+        this.free(f);
+        return;
+      }
+      if (f.kind !== 'reserved' && f.kind !== 'zero' && !f.test(PG.hwpoison)) this.free(f);
     }
   }
 
@@ -156,7 +280,8 @@ export class PageAllocator {
     p.clear(PG.buddy);
     p.private = MAGIC_HWPOISON;
     p.kind = 'free';
-    this.freeList = this.freeList.filter((pfn) => pfn !== p.pfn);
+    const i = this.freeList.lastIndexOf(p.pfn);
+    if (i >= 0) this.freeList = this.freeList.filter((pfn) => pfn !== p.pfn);
     return true;
   }
 

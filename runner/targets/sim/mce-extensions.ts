@@ -56,7 +56,8 @@ const hex = (v: bigint | number): string => `0x${v.toString(16)}`;
 /** The fields of a record the kernel logs, in mce-inject's canonical form (TSC/TIME/PROCESSOR/flags dropped). */
 function canonical(r: Pick<MceRecord, 'cpu' | 'bank' | 'status' | 'mcgStatus' | 'addr' | 'misc' | 'ip' | 'cs'>): string {
   const rec: MceRecord = { ...emptyRecord(), cpu: r.cpu, bank: r.bank, status: r.status, mcgStatus: r.mcgStatus, addr: r.addr, misc: r.misc, ip: r.ip, cs: r.cs };
-  return printRecord(rec).trimEnd().split('\n').filter((l) => !/^(TSC|TIME|PROCESSOR) /.test(l)).join(' ');
+  // A record without an IP has no RIP (the kernel saves ip/cs only with RIPV|EIPV).
+  return printRecord(rec).trimEnd().split('\n').filter((l) => !/^(TSC|TIME|PROCESSOR) /.test(l) && !(r.ip === 0n && l.startsWith('RIP '))).join(' ');
 }
 
 function canonicalLogged(m: Mce): string {

@@ -7,7 +7,7 @@ import { EBUSY, EFAULT, EHWPOISON, EIO, ENXIO, EOPNOTSUPP } from '../errno.js';
 import { canWriteback, hasErrorRemoveFolio, Inode, isShmemFs, mappingSetError } from '../fs.js';
 import { hex, hexPfn } from '../printk.js';
 import { BUS_MCEERR_AO, BUS_MCEERR_AR, PF_MCE_EARLY, PF_MCE_PROCESS, SIGKILL, SI_KERNEL, type Process, type Task } from '../sched.js';
-import { AnonVma, PAGE_SIZE, VM_LOCKED } from './mm.js';
+import { AnonVma, PAGE_SIZE, VM_LOCKED, type MM } from './mm.js';
 import { MAGIC_HWPOISON, PG, type Page } from './page.js';
 import { folioMkclean, tryToUnmap, vmasCovering } from './rmap.js';
 
@@ -249,10 +249,27 @@ export function collectProcs(k: Kernel, page: Page, forceEarly: boolean): ToKill
   const mappers = vmasCovering(page).filter((m) => !anon || m.mapped);
   const shift = sizeShiftOf(folio);
   const out: ToKill[] = [];
-  const procs = [...k.processes.values()].filter((p) => p.alive).sort((a, b) => a.pid - b.pid);
+  // The rmap's VMAs by mm (rmap order kept), then only the processes owning those mms: the cost
+  // grows with the mappers, not with every process. A shared mm (users > 1) visits every process.
+  const byMm = new Map<MM, typeof mappers>();
+  for (const m of mappers) {
+    const list = byMm.get(m.vma.mm);
+    if (list) list.push(m);
+    else byMm.set(m.vma.mm, [m]);
+  }
+  let candidates: Process[] = [];
+  for (const mm of byMm.keys()) {
+    const owner = mm.users <= 1 ? k.procOfMm(mm) : undefined;
+    if (!owner || owner.mm !== mm) {
+      candidates = [...k.processes.values()];
+      break;
+    }
+    candidates.push(owner);
+  }
+  const procs = candidates.filter((p) => p.alive).sort((a, b) => a.pid - b.pid);
   for (const proc of procs) {
     if (!proc.mm) continue;
-    const mine = mappers.filter((m) => m.vma.mm === proc.mm);
+    const mine = byMm.get(proc.mm) ?? [];
     if (mine.length === 0) continue;
     const { task: t, why } = taskEarlyKillWhy(k, proc, forceEarly);
     if (!t) {

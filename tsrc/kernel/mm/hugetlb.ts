@@ -311,7 +311,7 @@ function copyHugeData(k: Kernel, from: Page, to: Page): void {
 
 /** VM_FAULT_SIGBUS (no huge page could be allocated): a plain SIGBUS, BUS_ADRERR. */
 function faultSigbus(k: Kernel, task: Task, addr: number): AccessResult {
-  k.forceSig(task, { signo: SIGBUS, code: BUS_ADRERR, addr });
+  k.forceSig(task, { signo: SIGBUS, code: BUS_ADRERR, addr, lsb: 0 });
   k.trail('hugetlb_fault', `no free huge page: VM_FAULT_SIGBUS at ${hexPfn(addr)}`);
   return { kind: 'sigbus', addr, lsb: 0 };
 }

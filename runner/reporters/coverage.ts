@@ -2,6 +2,8 @@
 // severities-coverage), printed after the run.
 import type { CaseResult, Reporter } from '../result.js';
 import { ERROR_STATES, MF_MSG } from '../../tsrc/kernel/mm/memory-failure.js';
+import { SEVERITIES } from '../../tsrc/kernel/arch/x86/kernel/cpu/mce/severity.js';
+import { severityRowName } from '../../tsrc/kernel/arch/x86/kernel/cpu/mce/core.js';
 
 export class CoverageReporter implements Reporter {
   constructor(private readonly write: (s: string) => void) {}
@@ -12,8 +14,11 @@ export class CoverageReporter implements Reporter {
     const lines = ['# coverage: memory_failure result types (action_page_types[])'];
     const types = new Set<string>([...ERROR_STATES.map((e) => e.type), ...Object.keys(MF_MSG)]);
     for (const t of types) lines.push(`#   ${hitStates.has(t) ? 'hit ' : 'MISS'} ${t} (${MF_MSG[t as keyof typeof MF_MSG]})${ERROR_STATES.some((e) => e.type === t) ? ' [error_states row]' : ''}`);
-    lines.push(`# coverage: severity rows hit: ${hitSev.size}`);
-    for (const s of [...hitSev].sort()) lines.push(`#   hit  ${s}`);
+    // Every row of the current severities[] table (like debugfs mce/severities-coverage), then rows of other tables hit.
+    const rows = SEVERITIES.map((_, i) => severityRowName('current', i));
+    lines.push(`# coverage: severity rows (severities[]): ${rows.filter((r) => hitSev.has(r)).length}/${rows.length} hit`);
+    for (const r of rows) lines.push(`#   ${hitSev.has(r) ? 'hit ' : 'MISS'} ${r}`);
+    for (const s of [...hitSev].filter((x) => !rows.includes(x)).sort()) lines.push(`#   hit  ${s}`);
     this.write(`${lines.join('\n')}\n`);
   }
 }

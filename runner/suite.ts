@@ -1,6 +1,6 @@
 // Finding cases: paths, directories and globs; selection by --grep, --tag and --shard.
 import { readdirSync, statSync } from 'node:fs';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The built-in library: <package>/cases. */
@@ -87,8 +87,13 @@ export function discover(args: readonly string[], cwd = process.cwd()): Discover
       all.forEach((f) => set.add(f));
     } else set.add(p);
   }
-  const files = [...set].sort();
-  const root = commonRoot(files, cwd);
+  const abs = [...set].sort();
+  const root = commonRoot(abs, cwd);
+  // Files under the working directory are shown (in messages and reports) relative to it.
+  const files = abs.map((f) => {
+    const r = relative(cwd, f);
+    return r && !r.startsWith('..') && !isAbsolute(r) ? r : f;
+  });
   return { files, root, missing };
 }
 

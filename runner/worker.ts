@@ -7,14 +7,16 @@ import { makeTarget } from './targets/index.js';
 
 const target = makeTarget((workerData as { target: string }).target);
 
-// Test hook (test/runner/reliability.test.ts): HWPSIM_TEST_WORKER_FAULT=exit:ID or throw:ID makes
-// the worker die on the case whose id contains ID, to check that the runner survives it.
-const fault = /^(exit|throw):(.+)$/.exec(process.env.HWPSIM_TEST_WORKER_FAULT ?? '');
+// Test hook (test/runner/reliability.test.ts): HWPSIM_TEST_WORKER_FAULT=exit:ID, throw:ID or
+// hang:ID makes the worker die on (or never finish) the case whose id contains ID, to check that
+// the runner reports that case and goes on with a new worker.
+const fault = /^(exit|throw|hang):(.+)$/.exec(process.env.HWPSIM_TEST_WORKER_FAULT ?? '');
 
 parentPort?.on('message', async (jobs: WorkerJob[]) => {
   for (const j of jobs) {
     if (fault && j.id.includes(fault[2]!)) {
       if (fault[1] === 'exit') process.exit(7);
+      if (fault[1] === 'hang') for (;;);
       throw new Error(`injected fault in ${j.id}`);
     }
     const result = await executeFile(j.file, j.id, j.root, target, j.ctx);

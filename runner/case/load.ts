@@ -5,7 +5,7 @@
 // file:line:col errors and diagnostics) and comment-preserving rewrites (for `hwpsim record`).
 import { readFileSync, statSync } from 'node:fs';
 import { basename, relative } from 'node:path';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { CaseConfig } from './schema.js';
 import { describeIssue, knownKeysAt } from './messages.js';
@@ -156,10 +156,33 @@ export function parseCase(source: string, file: string, id: string = file): Load
   });
   const problem = doc.errors[0] ?? doc.warnings[0];
   if (problem) {
-    const at = posAt(lc, problem.pos[0]);
+    let at = posAt(lc, problem.pos[0]);
     let msg = problem.message.split('\n')[0] ?? problem.message;
     msg = msg.replace(/ at line \d+, column \d+:?$/, '');
-    if (problem.code === 'TAG_RESOLVE_FAILED' || /Unresolved tag/i.test(msg)) msg = `${msg}: tags are not allowed in cases`;
+    if (problem.code === 'DUPLICATE_KEY') {
+      const key = /^[^:\n]*/.exec(source.slice(problem.pos[0]))?.[0].trim();
+      msg = key ? `key "${key}" appears twice in this mapping` : 'a key appears twice in this mapping';
+    }
+    if (problem.code === 'MULTIPLE_DOCS') msg = 'a case is one YAML document, found a second one (remove the "---")';
+    let at0 = at;
+    if (problem.code === 'TAG_RESOLVE_FAILED' || /Unresolved tag/i.test(msg)) {
+      const tag = /^!\S*/.exec(source.slice(problem.pos[0]))?.[0];
+      msg = `tag ${tag ?? msg.replace(/^Unresolved tag: /, '')} is not allowed: cases are plain YAML (no !!js/function, !!binary or custom tags)`;
+    }
+    if (problem.code === 'MISSING_CHAR' && /quote/.test(msg)) {
+      // The parser notices at the end of the file; point at the quote that is never closed.
+      const q = msg.includes("'") ? "'" : '"';
+      const lines = source.slice(0, problem.pos[0]).split('\n');
+      for (const [i, l] of lines.entries()) {
+        const n = l.split(q).length - 1;
+        if (n % 2 === 1) {
+          at0 = { line: i + 1, col: l.lastIndexOf(q) + 1 };
+          break;
+        }
+      }
+      msg = `missing closing ${q}: the quoted string that starts here never ends`;
+    }
+    at = at0;
     if (/flow-seq-start|flow-seq-end/.test(msg)) msg = `${msg} (inside { } or [ ], quote page references such as "victim.buf[1]")`;
     throw new CaseError(file, at, `YAML: ${msg}`);
   }
@@ -170,17 +193,30 @@ export function parseCase(source: string, file: string, id: string = file): Load
     data = doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
-    throw new CaseError(file, { line: 1, col: 1 }, `YAML: ${msg}`);
+    // toJS errors carry no position: point at the alias they are about.
+    let at: Position = { line: 1, col: 1 };
+    let detail = msg;
+    const unresolved = /Unresolved alias.*: (\S+)$/.exec(msg);
+    visit(doc, {
+      Alias(_k, node) {
+        if (unresolved && node.source !== unresolved[1]) return undefined;
+        if (node.range) at = posAt(lc, node.range[0]);
+        return visit.BREAK;
+      },
+    });
+    if (/Excessive alias count/.test(msg)) detail = 'too many aliases to expand (an alias bomb?): a case may expand at most 100 aliases';
+    else if (unresolved) detail = `alias *${unresolved[1]} refers to no anchor &${unresolved[1]} before it`;
+    throw new CaseError(file, at, `YAML: ${detail}`);
   }
   if (data === null || data === undefined) {
-    throw new CaseError(file, { line: 1, col: 1 }, 'empty case: expected a mapping with machine, workload, steps and expect');
+    throw new CaseError(file, { line: 1, col: 1 }, 'empty case: expected a mapping with name, machine, workload, steps and expect');
   }
   const positionOf = (path: readonly (string | number)[]): Position => {
     const n = nodeAt(doc, path);
     const off = n?.range?.[0] ?? 0;
     return posAt(lc, off);
   };
-  const parsed = CaseConfig.safeParse(data);
+  const parsed = CaseConfig.safeParse(data, { reportInput: true });
   if (!parsed.success) {
     const issue = parsed.error.issues[0] as z.core.$ZodIssue;
     const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');

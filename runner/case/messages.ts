@@ -34,6 +34,8 @@ function where(path: readonly (string | number)[]): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
 }
 
+const TYPE_WORDS: Record<string, string> = { object: 'a mapping', array: 'a list', number: 'a number', int: 'an integer', string: 'a string', boolean: 'true or false', nonoptional: 'a value' };
+
 /** Known keys of the object at `path`, found from the issue when zod gives them. */
 export function describeIssue(issue: z.core.$ZodIssue, path: readonly (string | number)[], knownKeys: readonly string[] = []): string {
   switch (issue.code) {
@@ -43,14 +45,16 @@ export function describeIssue(issue: z.core.$ZodIssue, path: readonly (string | 
       return `unknown key "${key}" in ${where(path)}${hint ? ` (did you mean "${hint}"?)` : ''}`;
     }
     case 'invalid_type': {
-      const expected = issue.expected;
-      return `${where(path)}: expected ${expected}${'input' in issue && issue.input !== undefined ? `, got ${describeValue(issue.input)}` : ''}`;
+      const expected = TYPE_WORDS[issue.expected] ?? issue.expected;
+      const got = 'input' in issue && issue.input !== undefined ? `, got ${describeValue(issue.input)}` : '';
+      if (path.length === 0) return `the case must be a mapping (name:, machine:, workload:, steps:, expect: ...)${got}`;
+      return `${where(path)}: expected ${expected}${got}`;
     }
     case 'invalid_value': {
       const values = issue.values.map((v) => JSON.stringify(v)).join(', ');
-      const got = 'input' in issue ? describeValue(issue.input) : 'something else';
+      const got = 'input' in issue && issue.input !== undefined ? describeValue(issue.input) : 'something else';
       const hint = typeof issue.input === 'string' ? didYouMean(issue.input, issue.values.map(String)) : undefined;
-      return `${where(path)}: expected one of ${values}, got ${got}${hint ? ` (did you mean "${hint}"?)` : ''}`;
+      return `${where(path)}: expected ${issue.values.length === 1 ? values : `one of ${values}`}, got ${got}${hint ? ` (did you mean "${hint}"?)` : ''}`;
     }
     case 'invalid_union': {
       const first = issue.errors.flat()[0];
@@ -58,8 +62,21 @@ export function describeIssue(issue: z.core.$ZodIssue, path: readonly (string | 
       return `${where(path)}: ${issue.message === 'Invalid input' ? 'value has the wrong type or form' : issue.message}${'input' in issue && issue.input !== undefined ? ` (got ${describeValue(issue.input)})` : ''}`;
     }
     case 'too_big':
-    case 'too_small':
-      return `${where(path)}: ${issue.message.replace(/^Too (big|small): expected (\w+) to have /, 'expected ')}`;
+    case 'too_small': {
+      const big = issue.code === 'too_big';
+      const limit = big ? issue.maximum : issue.minimum;
+      const incl = issue.inclusive !== false;
+      const bound = `${big ? (incl ? 'at most' : 'less than') : incl ? 'at least' : 'more than'} ${String(limit)}`;
+      const got = 'input' in issue && issue.input !== undefined ? describeValue(issue.input) : undefined;
+      const origin = issue.origin;
+      if (origin === 'array' || origin === 'set') return `${where(path)}: expected ${bound} items${Array.isArray(issue.input) ? `, got ${issue.input.length}` : ''}`;
+      if (origin === 'string') return `${where(path)}: expected ${bound} characters${typeof issue.input === 'string' ? `, got ${issue.input.length} (${got})` : ''}`;
+      return `${where(path)}: expected ${bound}${got !== undefined ? `, got ${got}` : ''}`;
+    }
+    case 'invalid_format': {
+      const got = 'input' in issue && issue.input !== undefined ? `, got ${describeValue(issue.input)}` : '';
+      return `${where(path)}: expected ${issue.message}${got}`;
+    }
     default:
       return `${where(path)}: ${issue.message}`;
   }

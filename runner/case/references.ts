@@ -63,7 +63,10 @@ export function checkReferences(c: LoadedCase): RefProblem | undefined {
     let maps = new Map<string, number>();
     if (p.parent) {
       const parent = names.processes.get(p.parent);
-      if (!parent) return { path: ['workload', 'processes', i, 'parent'], message: `no earlier process named "${p.parent}"${hint(p.parent, names.processes.keys())}` };
+      if (!parent) {
+        const later = (w.processes ?? []).slice(i + 1).some((q) => q.name === p.parent);
+        return { path: ['workload', 'processes', i, 'parent'], message: `no earlier process named "${p.parent}"${later ? ` (processes are created in order: declare "${p.parent}" before "${p.name}")` : hint(p.parent, names.processes.keys())}` };
+      }
       maps = new Map(parent.mappings);
     }
     const threads = new Set<string>();
@@ -101,8 +104,8 @@ export function checkReferences(c: LoadedCase): RefProblem | undefined {
   }
   // Machine: memory size and CPUs.
   const mem = parseSize(cfg.machine?.memory ?? '4G');
-  if (mem < 16n << 20n) return { path: ['machine', 'memory'], message: 'memory must be at least 16M' };
-  if (mem > 64n << 40n) return { path: ['machine', 'memory'], message: 'memory must be at most 64T' };
+  if (mem < 16n << 20n) return { path: ['machine', 'memory'], message: `machine.memory: expected at least 16M, got ${String(cfg.machine?.memory)}` };
+  if (mem > 64n << 40n) return { path: ['machine', 'memory'], message: `machine.memory: expected at most 64T, got ${String(cfg.machine?.memory)}` };
   names.memPages = mem / 4096n;
   names.memory = String(cfg.machine?.memory ?? '4G');
   const cpus = cfg.machine?.cpus ?? 2;
@@ -269,7 +272,7 @@ function checkStep(names: Names, s: StepConfig, machine: MachineShape, file: str
       try {
         text = readFileSync(path, 'utf8');
       } catch {
-        return { path: ['mce', 'file'], message: `cannot read mce-inject file "${s.mce.file}" (looked for ${path})` };
+        return { path: ['mce', 'file'], message: `cannot read mce-inject file "${s.mce.file}" (paths are relative to the case's directory)` };
       }
       const e = checkMceText(names, text, machine);
       if (e) return { path: ['mce', 'file'], message: `${s.mce.file}${e.at ? `:${e.at.line}:${e.at.col}` : ''}: ${e.message}` };
@@ -296,7 +299,7 @@ function checkExpect(names: Names, e: Expectation): RefProblem | undefined {
       const pe = checkPageRef(names, sig.addr);
       if (pe) return { path: ['signals', i, 'addr'], message: pe };
     }
-    if (sig.signo === 'SIGKILL' && (sig.code || sig.lsb !== undefined)) return { path: ['signals', i], message: 'SIGKILL carries no si_code or si_addr_lsb' };
+    if (sig.signo === 'SIGKILL' && (sig.code || sig.lsb !== undefined)) return { path: ['signals', i], message: 'contradictory expectations: SIGKILL carries no si_code or si_addr_lsb (remove code: and lsb:)' };
   }
   for (const key of ['killed', 'alive'] as const) {
     for (const [i, who] of (e[key] ?? []).entries()) {
@@ -306,7 +309,7 @@ function checkExpect(names: Names, e: Expectation): RefProblem | undefined {
   }
   const both = (e.killed ?? []).map((k) => k.split(':')[0]).find((k) => (e.alive ?? []).includes(k ?? ''));
   if (both) return { path: ['alive'], message: `contradictory expectations: "${both}" is expected both killed and alive` };
-  if (e.ret !== undefined && e.errno !== undefined && e.errno !== 0 && e.ret === 0) return { path: ['errno'], message: 'contradictory expectations: ret 0 with a non-zero errno' };
+  if (e.ret !== undefined && e.errno !== undefined && e.errno !== 0 && e.ret === 0) return { path: ['errno'], message: `contradictory expectations: ret 0 (success) with errno ${e.errno}` };
   for (const key of ['kpageflags', 'data', 'pagemap'] as const) {
     for (const ref of Object.keys(e[key] ?? {})) {
       const err = checkPageRef(names, ref);

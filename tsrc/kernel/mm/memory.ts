@@ -89,7 +89,7 @@ export function handleAccess(k: Kernel, task: Task, addr: number, write: boolean
     // 6.1's swap-in error marker: VM_FAULT_SIGBUS.
     if (pte.marker === 'swapin-error') return plainSigbus(k, task, addr);
     // do_swap_page(): a poisoned swap-cache page gives VM_FAULT_HWPOISON.
-    const page = k.swap.swapIn(pte.slot, vma);
+    const page = k.swap.swapIn(pte.slot, vma, pageAddr);
     if (!page) return doSigbus(k, task, addr, 12);
     const exclusive = page.mapcount === 0;
     mm.setPte(pageAddr, undefined);

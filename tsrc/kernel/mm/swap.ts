@@ -70,7 +70,7 @@ export class Swap {
   }
 
   /** do_swap_page(): the swap-cache page for a slot, read from the device if needed; undefined if poisoned. */
-  swapIn(slot: number, vma: Vma): Page | undefined {
+  swapIn(slot: number, vma: Vma, addr: number): Page | undefined {
     let page = this.cache.get(slot);
     if (page) {
       if (page.test(PG.hwpoison)) return undefined;
@@ -79,7 +79,8 @@ export class Swap {
     page = this.k.alloc.alloc();
     page.kind = 'anon';
     page.mapping = vma.anonVma;
-    page.index = 0;
+    // The anon rmap finds the page through its linear index in the VMA.
+    page.index = vma.pgoffOf(addr);
     page.set(PG.lru | PG.swapbacked | PG.swapcache | PG.uptodate);
     page.swapSlot = slot;
     page.data = this.device.get(slot) ?? 0;
@@ -140,7 +141,7 @@ export class Swap {
           poisoned.add(cached);
           continue;
         }
-        const page = this.swapIn(pte.slot, vma)!;
+        const page = this.swapIn(pte.slot, vma, addr)!;
         mm.setPte(addr, { kind: 'present', pfn: page.pfn, dirty: false, writable: false });
         page.mapcount++;
         page.refcount++;

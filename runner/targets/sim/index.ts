@@ -14,7 +14,7 @@ import { PG } from '../../../tsrc/kernel/mm/page.js';
 import { PAGE_SIZE } from '../../../tsrc/kernel/mm/mm.js';
 import { checkInvariants, watchInvariants } from '../../../tsrc/kernel/invariants.js';
 import type { CaseObservation, ObservedSignal, QueryAnswers, RunContext, StepObservation, SystemUnderTest } from '../target.js';
-import { collectRefs, expectRefs } from '../../check/templates.js';
+import { collectRefs, expectRefs, isPageRef } from '../../check/templates.js';
 import { stepAction } from './extensions.js';
 import { SetupError, World } from './world.js';
 import './builtin-extensions.js';
@@ -65,7 +65,9 @@ function runAction(w: World, step: StepConfig, obs: StepObservation): number | u
   const a = actionOf(step);
   const ext = stepAction(a);
   if (ext) return ext(w, step, obs);
-  const valueOf = (v: string): string => (/^(0x[0-9a-fA-F]+|\d+)$/.test(v) ? v : `0x${w.pfnOf(v).toString(16)}`);
+  // A page reference is resolved to its pfn; anything else is written as the user gave it, so the
+  // kernel's own parsing (kstrtoull) decides, e.g. "-1" or "abc" -> EINVAL.
+  const valueOf = (v: string): string => (isPageRef(v) && !/^(0x[0-9a-fA-F]+|\d+)$/.test(v) ? `0x${w.pfnOf(v).toString(16)}` : v);
   switch (a) {
     case 'corrupt-pfn':
       return k.syscall(null, () => writeHwpoisonDebugfs(k, 'corrupt-pfn', valueOf(step['corrupt-pfn']!)), 0);

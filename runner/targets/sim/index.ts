@@ -377,14 +377,15 @@ export function runSim(c: LoadedCase, ctx: RunContext): CaseObservation {
     }
     so.log = k.log.since(logMark);
     so.trail = k.trailEvents.slice(trailMark);
-    so.signals = k.delivered.slice(signalMark).map((s) => toObserved(w, s));
+    // A signal that stays blocked was never delivered: the process did not see it (as on a real kernel).
+    so.signals = k.delivered.slice(signalMark).filter((s) => !s.pending).map((s) => toObserved(w, s));
     signalMark = k.delivered.length;
     if (k.panicked && !so.panic) so.panic = k.panicked;
     Object.assign(so.answers, answer(w, step.expect, resolved));
     if (so.notRun?.startsWith('timeout')) break;
   }
   obs.final.log = k.log.since(0);
-  obs.final.signals = k.delivered.map((s) => toObserved(w, s));
+  obs.final.signals = k.delivered.filter((s) => !s.pending).map((s) => toObserved(w, s));
   obs.final.answers = answer(w, c.config.expect, new Map());
   obs.final.answers.refs = {};
   for (const ref of expectRefs(c.config.expect)) {

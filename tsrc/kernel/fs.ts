@@ -62,13 +62,14 @@ export class IMmap implements Iterable<Vma> {
   }
 
   /** vma_interval_tree_foreach(vma, &mapping->i_mmap, pgoff, pgoff): VMAs that map pgoff. */
-  *covering(pgoff: number): Generator<Vma> {
+  covering(pgoff: number): Vma[] {
+    const out: Vma[] = [];
     const set = this.buckets.get(Math.floor(pgoff / IMMAP_BUCKET));
-    if (!set) return;
+    if (!set) return out;
     for (const v of set) {
-      const pages = Math.ceil((v.end - v.start) / 4096);
-      if (pgoff >= v.pgoff && pgoff < v.pgoff + pages) yield v;
+      if (pgoff >= v.pgoff && pgoff < v.pgoff + (v.end - v.start) / 4096) out.push(v);
     }
+    return out;
   }
 }
 

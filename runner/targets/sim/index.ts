@@ -10,6 +10,8 @@ import { madviseInjectError, MADV_HWPOISON, MADV_SOFT_OFFLINE } from '../../../t
 import { hardOfflinePageStore, softOfflinePageStore } from '../../../tsrc/kernel/drivers/base/memory.js';
 import { prctl, PR_MCE_KILL, PR_MCE_KILL_GET } from '../../../tsrc/kernel/kernel/sys.js';
 import { readKpageflags } from '../../../tsrc/kernel/fs/proc/page.js';
+import { pagemapKind } from '../../../tsrc/kernel/mm/pagemap.js';
+import { followPfn } from '../../../tsrc/kernel/mm/memory.js';
 import { PG } from '../../../tsrc/kernel/mm/page.js';
 import { PAGE_SIZE } from '../../../tsrc/kernel/mm/mm.js';
 import { checkInvariants, watchInvariants } from '../../../tsrc/kernel/invariants.js';
@@ -225,8 +227,8 @@ function answer(w: World, e: Expectation | undefined, resolvedPfns: Map<string, 
     ans.pagemap = {};
     for (const ref of Object.keys(e.pagemap)) {
       const r = w.resolve(ref);
-      const pte = r.proc?.mm?.pte(Math.floor((r.addr ?? 0) / PAGE_SIZE) * PAGE_SIZE);
-      ans.pagemap[ref] = pte ? (pte.kind === 'present' ? 'present' : pte.kind) : 'none';
+      // Read through /proc/PID/pagemap, as the QEMU agent does (huge mappings included).
+      ans.pagemap[ref] = r.proc?.alive && r.addr !== undefined ? pagemapKind(k, r.proc, r.addr) : 'none';
     }
   }
   for (const hook of w.answerHooks) hook(e, ans);
@@ -251,10 +253,11 @@ function peekData(w: World, ref: string): 'intact' | 'lost' | 'zero' | 'old' {
     got = res.data;
   } else if (r.proc && r.addr !== undefined) {
     const mm = r.proc.mm;
-    const pte = mm?.pte(Math.floor(r.addr / PAGE_SIZE) * PAGE_SIZE);
+    // entryFor() finds the huge pte of a hugetlb mapping; followPfn() the subpage under it.
+    const pte = mm?.entryFor(r.addr, r.vma).pte;
     if (!mm || pte?.kind === 'hwpoison') return 'lost';
     if (pte?.kind === 'present') {
-      const page = k.alloc.pfnToPage(pte.pfn)!;
+      const page = k.alloc.pfnToPage(followPfn(mm, r.addr) ?? pte.pfn)!;
       if (page.test(PG.hwpoison) && page.kind !== 'zero') return 'lost';
       got = page.data;
     } else if (pte?.kind === 'swap') {

@@ -2,11 +2,12 @@
 // reporting in a stable order whatever the completion order, --bail, timeouts, SIGINT.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { CaseError, loadCase, type LoadedCase } from './case/load.js';
+import { readFileSync, statSync } from 'node:fs';
+import { CaseError, loadCase, MAX_CASE_BYTES, type LoadedCase } from './case/load.js';
 import { executeLoaded, invalidResult, kernelOf, skipReason } from './execute.js';
 import type { CaseResult, Reporter, RunSummary } from './result.js';
 import { isFailure } from './result.js';
-import { caseId, inShard } from './suite.js';
+import { caseId, declaredName, inShard } from './suite.js';
 import type { CaseObservation, RunContext, SystemUnderTest } from './targets/target.js';
 import { isBatchTarget } from './targets/index.js';
 
@@ -47,6 +48,9 @@ export function plan(opts: Pick<RunOptions, 'files' | 'root' | 'grep' | 'tags' |
   const out: Planned[] = [];
   for (const file of opts.files) {
     const id = caseId(file, opts.root);
+    // --grep that matches neither the id nor the name the file surely declares: skipped unparsed
+    // (parsed, such a case is skipped too, valid or not).
+    if (opts.grep && !opts.grep.test(id) && grepSkips(opts.grep, file, id)) continue;
     let loaded: LoadedCase | undefined;
     let error: Error | undefined;
     try {
@@ -63,6 +67,19 @@ export function plan(opts: Pick<RunOptions, 'files' | 'root' | 'grep' | 'tags' |
     for (const kernel of opts.kernelsFor?.(loaded) ?? opts.kernels) out.push({ ...(loaded ? { loaded } : {}), ...(error ? { error } : {}), file, id, kernel });
   }
   return out.filter((_, i) => inShard(i, opts.shard));
+}
+
+/** Whether --grep certainly rejects a case whose id it does not match: its declared name does not match either. */
+function grepSkips(grep: RegExp, file: string, id: string): boolean {
+  let source: string;
+  try {
+    if (statSync(file).size > MAX_CASE_BYTES) return false;
+    source = readFileSync(file, 'utf8');
+  } catch {
+    return false;
+  }
+  const name = declaredName(source);
+  return name !== undefined && !grep.test(name || id);
 }
 
 /** Deterministic PRNG (mulberry32) for --shuffle. */
@@ -305,7 +322,9 @@ async function runBatched(opts: RunOptions, order: Job[], ctxFor: (p: Planned) =
     }
     if (!isBatchTarget(target)) return;
     const chunks: { job: Job; c: LoadedCase; ctx: RunContext }[][] = [];
-    for (const g of groups.values()) for (let i = 0; i < g.length; i += batchSize) chunks.push(g.slice(i, i + batchSize));
+    // Kernels interleaved (6.1 chunk, 6.12 chunk, ...): results come back in the report order sooner.
+    const perKernel = [...groups.values()].map((g) => Array.from({ length: Math.ceil(g.length / batchSize) }, (_, i) => g.slice(i * batchSize, (i + 1) * batchSize)));
+    for (let i = 0; perKernel.some((k) => i < k.length); i++) for (const k of perKernel) if (k[i]) chunks.push(k[i]!);
     let next = 0;
     const lane = async (): Promise<void> => {
       while (next < chunks.length && !stopped()) {

@@ -53,7 +53,7 @@ export interface CaseDiff {
 }
 
 /** Assertions a checker only adds when something went wrong: their absence means "met". */
-const CONDITIONAL = /: unexpected signal$|^unexpected panic$|^kernel BUG\/WARNING$|^ran$/;
+const CONDITIONAL = /: unexpected signal$|^unexpected panic$|^kernel BUG\/WARNING$|(^|: )ran$/;
 
 function keyed(list: Assertion[]): Map<string, Assertion> {
   const out = new Map<string, Assertion>();

@@ -1,19 +1,14 @@
 // Real boots: one small case per kernel (6.1 and 6.12) under QEMU. Skips when
 // `npm run qemu:setup` has not been run (no kernels / no qemu-system-x86_64).
-import { execFileSync } from 'node:child_process';
 import t from 'tap';
+import { qemuUnavailable } from '../../runner/targets/index.js';
 import { parseCase } from '../../runner/case/load.js';
 import { createQemuTarget } from '../../runner/targets/qemu/index.js';
 import { defaultCacheDir, findKernels } from '../../runner/targets/qemu/kernels.js';
 
-function qemuPresent(): boolean {
-  try {
-    execFileSync('qemu-system-x86_64', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+// Unset up (no qemu-system-x86_64, no kernels) or HWPSIM_QEMU=off: the real-boot tests skip.
+const unavailable = qemuUnavailable();
+const qemuPresent = (): boolean => unavailable === undefined;
 
 const kernels = findKernels(defaultCacheDir());
 const ctx = { timeoutMs: 60_000, checkInvariants: false, seed: 1 };
@@ -39,7 +34,7 @@ expect:
 
 for (const profile of ['6.1', '6.12']) {
   t.test(`corrupt-pfn then touch on ${profile}`, async (t) => {
-    if (!qemuPresent()) return t.skip('qemu-system-x86_64 is not installed (npm run qemu:setup)');
+    if (!qemuPresent()) return t.skip(unavailable ?? '');
     if (!kernels.some((k) => k.profile === profile)) return t.skip(`no ${profile} kernel in .qemu-cache (npm run qemu:setup)`);
     const target = createQemuTarget({ log: (m) => t.comment(m) });
     const c = parseCase(caseFor(profile), `qemu-${profile}.yaml`);
@@ -70,7 +65,7 @@ for (const profile of ['6.1', '6.12']) {
 }
 
 t.test('SRAR machine check through the QEMU monitor (6.12)', async (t) => {
-  if (!qemuPresent()) return t.skip('qemu-system-x86_64 is not installed (npm run qemu:setup)');
+  if (!qemuPresent()) return t.skip(unavailable ?? '');
   if (!kernels.some((k) => k.profile === '6.12')) return t.skip('no 6.12 kernel in .qemu-cache (npm run qemu:setup)');
   const target = createQemuTarget({ log: (m) => t.comment(m) });
   const c = parseCase(

@@ -187,7 +187,7 @@ export function buildProgram(c: LoadedCase, id: string): Program {
     if (r.startsWith('pfn:')) line = `ref ${r} pfn ${r.slice(4)}`;
     else if (r.startsWith('phys:')) line = `ref ${r} phys ${r.slice(5)}`;
     else if (r === 'zero') line = `ref ${r} zero`;
-    else if (/^free/.test(r)) line = `ref ${r} free`;
+    else if (/^free/.test(r)) line = `ref ${r} free ${/\[(\d+)\]/.exec(r)?.[1] ?? 0}`;
     else if (fm) line = `ref ${r} file ${fm[1]} ${fm[2] ?? 0}`;
     else if (pm) {
       const info = maps.get(pm[1]!)?.get(pm[2]!);
@@ -202,7 +202,7 @@ export function buildProgram(c: LoadedCase, id: string): Program {
   for (const [i, s] of steps.entries()) {
     // The case-level `data` expectations are probed after the last step.
     const probes = Object.keys({ ...(s.expect?.data ?? {}), ...(i === steps.length - 1 ? (c.config.expect?.data ?? {}) : {}) });
-    for (const line of stepLines(s, i, probes, devices, w.devices ?? [], mce)) L.push(line);
+    for (const line of stepLines(s, i, probes, devices, w.devices ?? [], mce, w.memcgs ?? [])) L.push(line);
   }
   L.push('end');
   return { text: `${L.join('\n')}\n`, refs, mce, processes };
@@ -213,7 +213,7 @@ function procThread(ref: string): [string, string] {
   return [p ?? ref, t ?? 'main'];
 }
 
-function stepLines(s: StepConfig, i: number, probes: string[], devices: Map<string, string>, declared: { name: string; major?: number; minor?: number; fs: string }[], mce: McePlan[]): string[] {
+function stepLines(s: StepConfig, i: number, probes: string[], devices: Map<string, string>, declared: { name: string; major?: number; minor?: number; fs: string }[], mce: McePlan[], memcgs: { name: string; ino?: number }[] = []): string[] {
   const settle = s.mce || s.corrected ? 400 : 30;
   const head = (idx: number): string => `step ${idx} ${s.repeat ?? 1} ${settle} ${probes.length ? probes.join(',') : '-'}`;
   const one = (action: string): string[] => [`${head(i)} ${action}`];
@@ -239,7 +239,11 @@ function stepLines(s: StepConfig, i: number, probes: string[], devices: Map<stri
     if (f['dev-minor'] !== undefined) writes.push(`write ${dbg}/corrupt-filter-dev-minor ${devFor('minor', f['dev-minor'])}`);
     if (f['flags-mask'] !== undefined) writes.push(`write ${dbg}/corrupt-filter-flags-mask ${f['flags-mask']}`);
     if (f['flags-value'] !== undefined) writes.push(`write ${dbg}/corrupt-filter-flags-value ${f['flags-value']}`);
-    if (f.memcg !== undefined) writes.push(`write ${dbg}/corrupt-filter-memcg ${typeof f.memcg === 'number' ? f.memcg : `ino@/sys/fs/cgroup/hwp-${f.memcg}`}`);
+    if (f.memcg !== undefined) {
+      // A number names a declared memcg by the inode the case gave it (the real one differs).
+      const byIno = typeof f.memcg === 'number' ? memcgs.find((m) => m.ino === f.memcg)?.name : f.memcg;
+      writes.push(`write ${dbg}/corrupt-filter-memcg ${byIno !== undefined ? `ino@/sys/fs/cgroup/hwp-${byIno}` : f.memcg}`);
+    }
     if (f.enable !== undefined) writes.push(`write ${dbg}/corrupt-filter-enable ${f.enable}`);
     return writes.map((wr, k) => `${head(k === writes.length - 1 ? i : -1)} ${wr}`);
   }

@@ -85,8 +85,11 @@ function answersOf(ev: AgentStep, profile: string, comms: Map<string, string>, b
   a.refs = {};
   for (const [name, p] of Object.entries(ev.procs ?? {})) {
     a.processes[name] = p.alive ? { alive: true } : p.sig !== undefined ? { alive: false, killedBy: SIGNAME[p.sig] ?? `SIG${p.sig}` } : { alive: false };
-    a.refs[name] = { pid: p.pid, tid: p.pid, comm: comms.get(name) ?? name };
-    for (const [t, tid] of Object.entries(p.threads ?? {})) if (t !== 'main') a.refs[`${name}.${t}`] = { pid: p.pid, tid, comm: comms.get(name) ?? name };
+    // Template keys (runner/check/templates.ts): {pid:PROC}, {tid:PROC.THREAD}, {comm:PROC}.
+    const comm = comms.get(name) ?? name;
+    a.refs[`pid:${name}`] = { pid: p.pid, comm };
+    a.refs[`tid:${name}.main`] = { pid: p.pid, tid: p.pid, comm };
+    for (const [t, tid] of Object.entries(p.threads ?? {})) if (t !== 'main') a.refs[`tid:${name}.${t}`] = { pid: p.pid, tid, comm };
   }
   a.kpageflags = {};
   a.pagemap = {};
@@ -118,7 +121,9 @@ export interface CaseRun {
 
 export function toObservation(c: LoadedCase, run: CaseRun, kernel: string, profile: string): CaseObservation {
   const comms = new Map<string, string>();
-  for (const p of c.config.workload?.processes ?? []) comms.set(p.name, p.comm ?? p.name);
+  for (const p of c.config.workload?.processes ?? []) comms.set(p.name, p.comm ?? (p.parent ? comms.get(p.parent) : undefined) ?? p.name);
+  // fork() children keep their parent's comm.
+  for (const s of c.config.steps ?? []) if (s.fork) comms.set(s.fork.child, comms.get(s.fork.process.split('.')[0] ?? '') ?? s.fork.child);
   const setup = run.events.find((e) => e.ev === 'setup') as (AgentStep & { ok: boolean; error?: string }) | undefined;
   const obs: CaseObservation = {
     target: 'qemu',
@@ -134,7 +139,29 @@ export function toObservation(c: LoadedCase, run: CaseRun, kernel: string, profi
   if (setup?.mf) base.mf = setup.mf;
   let last: AgentStep | undefined = setup;
   const byIndex = new Map<number, AgentStep>();
-  for (const e of run.events) if (e.ev === 'step' && typeof e['i'] === 'number' && e['i'] >= 0) byIndex.set(e['i'], e as AgentStep);
+  // A step the program splits into several writes (hwpoison-filter, sysctl) runs its first ones as
+  // `step -1`: their log and signals belong to the step, and its ret is the first failure.
+  let pending: AgentStep[] = [];
+  let setupSeen = false;
+  for (const e of run.events) {
+    if (e.ev === 'setup') setupSeen = true;
+    if (e.ev !== 'step' || typeof e['i'] !== 'number') continue;
+    const st = e as AgentStep;
+    if (st.i < 0) {
+      if (setupSeen) pending.push(st);
+      continue;
+    }
+    if (pending.length) {
+      const failed = pending.find((p) => p.ret < 0);
+      byIndex.set(st.i, {
+        ...st,
+        ...(failed && st.ret >= 0 ? { ret: failed.ret, errno: failed.errno } : {}),
+        log: [...pending.flatMap((p) => p.log ?? []), ...(st.log ?? [])],
+        signals: [...pending.flatMap((p) => p.signals ?? []), ...(st.signals ?? [])],
+      });
+      pending = [];
+    } else byIndex.set(st.i, st);
+  }
   const prevProcs = new Map<string, AgentProc>(Object.entries(setup?.procs ?? {}));
   let stopped: string | undefined = obs.setup.error ? `setup failed: ${obs.setup.error}` : undefined;
   for (const [i, s] of (c.config.steps ?? []).entries()) {

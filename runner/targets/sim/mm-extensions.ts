@@ -49,6 +49,15 @@ registerWorldSetup((w) => {
     populateHuge(w, proc, procName, m, vma);
   });
 
+  // shmget(SHM_HUGETLB) + shmat, memfd_create(MFD_HUGETLB) + mmap: shared hugetlb pages on the
+  // internal hugetlbfs mount that stay in the segment / file (world.ts routes kind sysv-shm and
+  // memfd with `huge:` here).
+  w.mappingBuilders.set('shm-hugetlb', (proc, procName, m) => {
+    const segment = m.kind === 'memfd' ? 'memfd' : 'SYSV';
+    const vma = mmapHugetlb(w.k, proc, { pages: m.pages, shared: m.shared ?? true, shift: hugeShift(m.huge), name: m.name, segment });
+    populateHuge(w, proc, procName, m, vma);
+  });
+
   // mmap() of a file on a hugetlbfs mount.
   w.mappingBuilders.set('hugetlbfs', (proc, procName, m) => {
     const inode = m.file ? w.files.get(m.file) : undefined;

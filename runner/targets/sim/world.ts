@@ -157,7 +157,9 @@ export class World {
   }
 
   private buildMapping(proc: Process, procName: string, m: MappingConfig): void {
-    const ext = this.mappingBuilders.get(m.kind);
+    // SHM_HUGETLB segments and MFD_HUGETLB memfds live on the internal hugetlbfs mount.
+    const hugeShm = m.huge !== undefined && (m.kind === 'sysv-shm' || m.kind === 'memfd') && !m.file;
+    const ext = this.mappingBuilders.get(hugeShm ? 'shm-hugetlb' : m.kind);
     if (ext || m.thp || m.ksm) {
       const build = ext ?? this.mappingBuilders.get(m.thp ? 'thp' : 'ksm');
       if (!build) throw new SetupError(`mapping kind "${m.kind}${m.thp ? ' (thp)' : ''}" is not modelled yet`);

@@ -192,15 +192,20 @@ export function hugetlbSysfs(k: Kernel, shift: number): { nr_hugepages: number; 
 // ---- mappings and files ------------------------------------------------------------------------
 
 /** mmap(MAP_HUGETLB [| MAP_SHARED]): a private (anon) or shared (internal hugetlbfs file) mapping. */
-export function mmapHugetlb(k: Kernel, proc: Process, opts: { pages: number; shared: boolean; shift: number; name: string }): Vma {
+export function mmapHugetlb(k: Kernel, proc: Process, opts: { pages: number; shared: boolean; shift: number; name: string; segment?: 'SYSV' | 'memfd' }): Vma {
   const st = hugetlbState(k);
   const h = hstate(k, opts.shift);
   const pages = Math.ceil(opts.pages / h.nrPages) * h.nrPages;
   let file: Inode | undefined;
   if (opts.shared) {
-    file = k.createFile(st.sb, `anon_hugepage-${proc.pid}-${opts.name}`, pages);
+    // hugetlb_file_setup(): "anon_hugepage" for MAP_SHARED|MAP_HUGETLB, "SYSV%08x" for
+    // shmget(SHM_HUGETLB) (ipc/shm.c newseg), "memfd:" for memfd_create(MFD_HUGETLB).
+    const base = opts.segment === 'SYSV' ? 'SYSV' : opts.segment === 'memfd' ? 'memfd' : 'anon_hugepage';
+    file = k.createFile(st.sb, `${base}-${proc.pid}-${opts.name}`, pages);
     file.hugeShift = h.shift;
-    file.onLastUnmap = (inode) => releaseHugetlbInode(k, inode);
+    // A SysV segment / memfd outlives its mappings (until IPC_RMID / close): only the anonymous
+    // MAP_SHARED file is released with its last mapping.
+    if (!opts.segment) file.onLastUnmap = (inode) => releaseHugetlbInode(k, inode);
   }
   return k.mmap(proc, { pages, shared: opts.shared, ...(file ? { file, pgoff: 0 } : {}), name: opts.name, pageShift: h.shift, align: 2 ** h.shift });
 }

@@ -120,3 +120,29 @@ export function parseShard(s: string): { index: number; count: number } | undefi
   if (count < 1 || index < 1 || index > count) return undefined;
   return { index, count };
 }
+
+/**
+ * The `name:` a case file declares, read from its text without parsing YAML, when that is certain:
+ * exactly one top-level `name:` line whose value is a plain or quoted scalar without escapes,
+ * comments, indicators or a continuation line, in a single block-mapping document. `undefined`
+ * when in doubt (the caller parses the file). Lets --grep skip files without the YAML cost.
+ */
+export function declaredName(source: string): string | undefined {
+  if (/^(?:[{[%?&!*]|---|\.\.\.)/m.test(source) || source.includes('\t') || source.includes('\u0000')) return undefined;
+  const re = /^name:(.*)$/gm;
+  const m = re.exec(source);
+  if (!m || re.exec(source)) return undefined;
+  const rest = m[1]!.replace(/\r$/, '');
+  // A continuation line (the next non-blank one, indented) would extend a plain scalar.
+  const after = /^(?:[ \r]*\n)*([^\n]*)/.exec(source.slice(m.index + m[0].length + 1))![1]!;
+  if (/^[ ]+\S/.test(after.replace(/\r$/, ''))) return undefined;
+  if (rest !== '' && !rest.startsWith(' ')) return undefined;
+  const v = rest.trim();
+  if (v === '' || v.includes('#')) return undefined;
+  let q = /^"([^"\\]*)"$/.exec(v);
+  if (q) return q[1];
+  q = /^'([^']*)'$/.exec(v);
+  if (q) return q[1];
+  if (/^[-?:,[\]{}#&*!|>'"%@`]/.test(v) || /:(\s|$)|\s#/.test(v)) return undefined;
+  return v;
+}

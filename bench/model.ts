@@ -71,6 +71,7 @@ export function rmapScenario(mappers: number, bystanders: number, runs = 5): Rec
   const TARGET = 4242;
   const times: number[] = [];
   const setups: number[] = [];
+  const cpu: number[] = [];
   let signalled = 0;
   for (let r = 0; r < runs; r++) {
     gc();
@@ -89,13 +90,16 @@ export function rmapScenario(mappers: number, bystanders: number, runs = 5): Rec
     setups.push(performance.now() - ts);
     const pfn = inode.cache.get(TARGET)!.pfn;
     const mark = k.delivered.length;
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     const ret = inject(k, pfn);
     times.push(performance.now() - t0);
+    const cu = process.cpuUsage(c0);
+    cpu.push((cu.user + cu.system) / 1000);
     if (ret !== 0) throw new Error(`corrupt-pfn returned ${ret}`);
     signalled = new Set(k.delivered.slice(mark).map((s) => s.pid)).size;
   }
-  return { injectMs: median(times), setupMs: median(setups), signalled, ...mem() };
+  return { injectMs: median(times), injectCpuMs: median(cpu), setupMs: median(setups), signalled, ...mem() };
 }
 
 /**
@@ -134,6 +138,7 @@ export function stormScenario(n: number): Record<string, number> {
   const mark = k.delivered.length;
   let failures = 0;
   let peakRss = 0;
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
     const pfn = i % 2 === 0 ? used[Math.floor(rand() * used.length)]! : 0x1000 + Math.floor(rand() * (maxPfn - 0x1000));
@@ -141,9 +146,11 @@ export function stormScenario(n: number): Record<string, number> {
     if ((i & 0x3fff) === 0) peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }
   const ms = performance.now() - t0;
+  const cu = process.cpuUsage(c0);
   const end = mem();
   return {
     ms,
+    cpuMs: (cu.user + cu.system) / 1000,
     perSec: (n / ms) * 1000,
     failures,
     signals: k.delivered.length - mark,

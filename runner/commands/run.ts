@@ -15,7 +15,7 @@ import { writeFileAtomic } from '../reporters/atomic.js';
 import { makeTarget, qemuProfiles } from '../targets/index.js';
 import { qemuKernelsFor } from '../diff/run.js';
 import { doDiff } from './diff.js';
-import { profileFor } from '../../tsrc/kernel/profiles.js';
+import { PROFILES, profileFor } from '../../tsrc/kernel/profiles.js';
 
 export interface RunArgs {
   paths: string[];
@@ -88,7 +88,7 @@ export async function doRun(argv: RunArgs): Promise<number> {
   const kernels = (argv.kernel ?? []).flatMap((k) => k.split(',')).filter(Boolean);
   for (const k of kernels) {
     if (!profileFor(k)) {
-      process.stderr.write(`hwpsim: unknown kernel profile "${k}" (known: 6.1, 6.12, 6.18)\n`);
+      process.stderr.write(`hwpsim: unknown kernel profile "${k}" (known: ${[...PROFILES.keys()].join(', ')})\n`);
       return 2;
     }
   }

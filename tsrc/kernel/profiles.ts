@@ -63,12 +63,102 @@ export interface KernelProfile {
   killProcVerb: 'Sending SIGBUS to' | 'Killing';
   /** Unmap failure line: `failed to unmap page (folio mapcount=%d)` (folio conversion, ≈6.6) or `(mapcount=%d)` (6.1). */
   unmapFailedFolioMsg: boolean;
+  /**
+   * MF_SW_SIMULATED and hw_memory_failure ("mm/hwpoison: disable unpoison after HW memory
+   * failure", ≈5.19): madvise / corrupt-pfn / hard_offline_page pass MF_SW_SIMULATED. Before,
+   * the flag does not exist (madvise passes MF_COUNT_INCREASED only, corrupt-pfn 0).
+   */
+  swSimulated: boolean;
+  /**
+   * kill_accessing_process() when current does not map the page: -EFAULT (5.13+, `ret > 0 ?
+   * -EHWPOISON : -EFAULT`) or 0 (the 2025 stable fix "mm/memory-failure: fix VM_BUG_ON_PAGE...
+   * do not return -EFAULT when the page is not mapped", in 6.1.y / 6.12.y).
+   */
+  killAccessingNotMappedRet: 0 | -14;
+  /**
+   * num_poisoned_pages (HardwareCorrupted) counted right after TestSetPageHWPoison (and undone on
+   * the filter / buddy-retry paths), ≤ ≈6.1; since "mm/hwpoison: introduce
+   * num_poisoned_pages_inc() into action_result()" (≈6.2) in action_result(). Same totals, other
+   * moment. Kept false on the 6.1 row, which was checked against the action_result() counts.
+   */
+  hwCorruptedAtTestSet: boolean;
+  /**
+   * shmem keeps a poisoned page in the page cache (shmem_error_remove_page returns 0, reads -EIO):
+   * "mm: shmem: don't truncate page if memory failure happens" (v5.16). Before, shmem used
+   * generic_error_remove_page: the page is truncated and the data silently lost (reads zeros).
+   */
+  shmemKeepsPoisonedPage: boolean;
+  /**
+   * mm/memory-failure.c has pr_fmt("Memory failure: ") ("mm: memory-failure: convert to pr_fmt()",
+   * ≈5.19/6.0). Before, lines carry explicit prefixes and try_to_split_thp_page()'s
+   * `%s: %#lx: thp split failed` has none ("Memory Failure: …", "soft offline: …").
+   */
+  mfPrFmt: boolean;
+  /**
+   * ≤5.18 unpoison_memory(): every refusal returns 0 (`Page was already unpoisoned`, `Someone
+   * grabs/maps …`), `Memory failure is now running on %#lx` for a THP, `Software-unpoisoned free
+   * page %#lx` for a refcount-0 page; no hw/slab/huge-zero checks (kernel-model.md §10 History).
+   */
+  unpoisonLegacy: boolean;
+  /** 5.x soft offline failure lines print `type %lx (%pGp)` (6.x: `type %pGp`; §9). */
+  softOfflineTypeHex: boolean;
+  /**
+   * Before the v6.1 hugetlb hwpoison series ("mm, hwpoison, hugetlb: support saving mechanism of
+   * raw error pages", "mm, hwpoison: enable memory error handling on 1GB hugepage"):
+   * memory_failure_hugetlb() ignores huge pages bigger than a PMD (`non-pmd-sized huge page:
+   * Ignored`, -EBUSY) and keeps no raw error list (a second subpage of a poisoned huge page is
+   * `already hardware poisoned`).
+   */
+  hugetlbNonPmdIgnored: boolean;
 }
 
 interface Row extends Omit<KernelProfile, 'major' | 'minor'> {}
 
 /** The supported profiles, oldest first. */
 const ROWS: Row[] = [
+  {
+    // 5.15 LTS (≈ Ubuntu 22.04's base). From the v5.15 sources and kernel-model.md §20, §10
+    // History, §9, §19.8; not checked on a real kernel. tolerant still exists (removed in 5.18)
+    // and the pre-5.18 severity table applies; user-mode AR goes through task_work
+    // (kill_me_maybe, ≈5.8+); no MF_SW_SIMULATED (5.19), no per-node mf stats (6.3), no
+    // vm.enable_soft_offline (6.11), KSM pages refused (≈6.4), shmem truncated (kept since 5.16).
+    version: '5.15',
+    release: '5.15.0-generic',
+    madviseActionRequired: false,
+    alreadyPoisoned: 'already-hardware-poisoned',
+    getHwpoisonType: 'unknown page',
+    meUnknownResult: 'Failed',
+    thpUnsplitSignals: false,
+    filterBeforeThpSplit: false,
+    unmapFailureSigbus: false,
+    hugetlbfsShortRead: false,
+    unpoisonDisabledAfterHw: false,
+    mfStats: false,
+    enableSoftOfflineMax: undefined,
+    tolerant: true,
+    pgError: true,
+    kpfKsmOnAllAnon: false,
+    hugetlbHwpoisonAllSubpages: false,
+    hugetlbSignalRawAddr: false,
+    tailFlagsFromFolio: false,
+    unpoisonMsgNew: false,
+    softOfflineMsgNew: false,
+    // Computed, not observed: 5.15 has no PTE-marker type and one migration type less than 6.1
+    // (both 5.19), so SWP_HWPOISON is 2 above 6.1's observed 26.
+    hwpoisonSwapType: 28,
+    rasCecBuiltIn: false,
+    ksmSupported: false,
+    killProcVerb: 'Sending SIGBUS to',
+    unmapFailedFolioMsg: false,
+    swSimulated: false,
+    killAccessingNotMappedRet: -14,
+    hwCorruptedAtTestSet: true,
+    shmemKeepsPoisonedPage: false,
+    mfPrFmt: false,
+    unpoisonLegacy: true,
+    softOfflineTypeHex: true,
+    hugetlbNonPmdIgnored: true,
+  },
   {
     version: '6.1',
     release: '6.1.0-debian-amd64',
@@ -96,6 +186,14 @@ const ROWS: Row[] = [
     ksmSupported: false,
     killProcVerb: 'Sending SIGBUS to',
     unmapFailedFolioMsg: false,
+    swSimulated: true,
+    killAccessingNotMappedRet: 0,
+    hwCorruptedAtTestSet: false,
+    shmemKeepsPoisonedPage: true,
+    mfPrFmt: true,
+    unpoisonLegacy: false,
+    softOfflineTypeHex: false,
+    hugetlbNonPmdIgnored: false,
   },
   {
     // 6.11 mainline (≈): Jane Chu's series is in (madvise AR, SIGBUS on unmap failure / unsplit
@@ -127,6 +225,14 @@ const ROWS: Row[] = [
     ksmSupported: true,
     killProcVerb: 'Sending SIGBUS to',
     unmapFailedFolioMsg: true,
+    swSimulated: true,
+    killAccessingNotMappedRet: 0,
+    hwCorruptedAtTestSet: false,
+    shmemKeepsPoisonedPage: true,
+    mfPrFmt: true,
+    unpoisonLegacy: false,
+    softOfflineTypeHex: false,
+    hugetlbNonPmdIgnored: false,
   },
   {
     version: '6.12',
@@ -155,6 +261,14 @@ const ROWS: Row[] = [
     ksmSupported: true,
     killProcVerb: 'Sending SIGBUS to',
     unmapFailedFolioMsg: true,
+    swSimulated: true,
+    killAccessingNotMappedRet: 0,
+    hwCorruptedAtTestSet: false,
+    shmemKeepsPoisonedPage: true,
+    mfPrFmt: true,
+    unpoisonLegacy: false,
+    softOfflineTypeHex: false,
+    hugetlbNonPmdIgnored: false,
   },
   {
     version: '6.18',
@@ -183,6 +297,14 @@ const ROWS: Row[] = [
     ksmSupported: true,
     killProcVerb: 'Sending SIGBUS to',
     unmapFailedFolioMsg: true,
+    swSimulated: true,
+    killAccessingNotMappedRet: 0,
+    hwCorruptedAtTestSet: false,
+    shmemKeepsPoisonedPage: true,
+    mfPrFmt: true,
+    unpoisonLegacy: false,
+    softOfflineTypeHex: false,
+    hugetlbNonPmdIgnored: false,
   },
 ];
 

@@ -9,7 +9,7 @@ import { EBUSY, EFAULT, EHWPOISON, EIO, ENOMEM, EOPNOTSUPP } from '../errno.js';
 import { Inode, type SuperBlock } from '../fs.js';
 import { hexPfn } from '../printk.js';
 import { BUS_ADRERR, SIGBUS, type Process, type Task } from '../sched.js';
-import { actionResult, collectProcs, hooks, killProcs, MF_ACTION_REQUIRED, MF_COUNT_INCREASED, MF_MUST_KILL, MF_NO_RETRY, pgFlagsString, type MfResult } from './memory-failure.js';
+import { actionResult, collectProcs, countAtTestSet, hooks, killProcs, MF_ACTION_REQUIRED, MF_COUNT_INCREASED, MF_MUST_KILL, MF_NO_RETRY, pgFlagsString, type MfResult } from './memory-failure.js';
 import { doSigbus, type AccessResult } from './memory.js';
 import { AnonVma, PAGE_SHIFT, PAGE_SIZE, VM_HUGETLB, VM_SHARED, type MM, type Vma } from './mm.js';
 import { MAGIC_HWPOISON, PG, type Page } from './page.js';
@@ -418,6 +418,9 @@ function setHugetlbHwpoison(k: Kernel, folio: Page, page: Page): boolean {
   const hs = folio.hugetlb!;
   if (hs.unreliable) return true;
   if (hs.rawErrors.includes(page.pfn)) return true;
+  // ≤6.0: no raw error list: TestSetPageHWPoison(head) decides, any subpage of a poisoned folio
+  // is "already hardware poisoned".
+  if (was && k.profile.hugetlbNonPmdIgnored) return true;
   hs.rawErrors.push(page.pfn);
   if (was) {
     k.numPoisonedPages++;
@@ -463,8 +466,9 @@ function killAccessingHuge(k: Kernel, headPfn: number, flags: number): number {
   if (!cur?.group.mm) return -EFAULT;
   const found = findHugeMapping(cur.group.mm, headPfn);
   if (!found) {
-    k.trail('kill_accessing_process', `${cur.comm}:${cur.tid} does not map huge page ${hexPfn(headPfn)}: no signal`);
-    return 0;
+    const ret = k.profile.killAccessingNotMappedRet;
+    k.trail('kill_accessing_process', `${cur.comm}:${cur.tid} does not map huge page ${hexPfn(headPfn)}: no signal, return ${ret === 0 ? '0' : '-EFAULT'}`);
+    return ret;
   }
   killProcs(k, [{ task: cur, addr: found.addr, addrValid: true, sizeShift: found.shift }], true, false, headPfn, flags);
   return -EHWPOISON;
@@ -539,6 +543,7 @@ export function tryMemoryFailureHugetlb(k: Kernel, pfn: number, p: Page, flags: 
     if (style !== 'already-hardware-poisoned') actionResult(k, pfn, 'ALREADY_POISONED', 'Failed');
     return ret;
   }
+  countAtTestSet(k, pfn, 1, 'TestSetPageHWPoison(head)');
   if (res === -EBUSY) return actionResult(k, pfn, 'GET_HWPOISON', 'Ignored');
   // hwpoison_filter() on the raw page, with the folio locked.
   const wasLocked = folio.test(PG.locked);
@@ -547,6 +552,7 @@ export function tryMemoryFailureHugetlb(k: Kernel, pfn: number, p: Page, flags: 
   if (!wasLocked) folio.clear(PG.locked);
   if (rejected) {
     clearHugetlbHwpoison(folio);
+    countAtTestSet(k, pfn, -1, 'filtered: TestClearPageHWPoison(head)');
     if (res === 1) folio.refcount--;
     k.trail('hwpoison_filter', 'huge page rejected by the filter: -EOPNOTSUPP');
     return -EOPNOTSUPP;
@@ -556,6 +562,11 @@ export function tryMemoryFailureHugetlb(k: Kernel, pfn: number, p: Page, flags: 
     const r: MfResult = pageHandlePoisonHuge(k, p) > 0 ? 'Recovered' : 'Failed';
     if (r === 'Recovered') p.refcount++;
     return actionResult(k, pfn, 'FREE_HUGE', r);
+  }
+  if (k.profile.hugetlbNonPmdIgnored && folio.hugetlb.size > 21) {
+    // ≤6.0: "hwpoison for pud-sized hugetlb doesn't work right now, so simply disable it".
+    k.trail('memory_failure_hugetlb', 'huge page larger than a PMD: not handled by this kernel (before 6.1)');
+    return actionResult(k, pfn, 'NON_PMD_HUGE', 'Ignored');
   }
   if (!hugetlbUserMappings(k, folio, p, pfn, f)) {
     return actionResult(k, pfn, 'UNMAP_FAILED', k.profile.unmapFailureSigbus ? 'Failed' : 'Ignored');

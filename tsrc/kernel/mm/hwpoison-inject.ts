@@ -94,7 +94,7 @@ export function hwpoisonInject(k: Kernel, pfn: number): number {
     }
   }
   k.log.print('info', `Injecting memory failure at pfn ${hexPfn(pfn)}`);
-  const err = memoryFailure(k, pfn, MF_SW_SIMULATED);
+  const err = memoryFailure(k, pfn, k.profile.swSimulated ? MF_SW_SIMULATED : 0);
   return err === -EOPNOTSUPP ? 0 : err;
 }
 

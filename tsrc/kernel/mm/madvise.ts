@@ -45,7 +45,8 @@ export function madviseInjectError(k: Kernel, task: Task, start: number, len: nu
     } else {
       k.log.print('info', `Injecting memory failure for pfn ${hexPfn(pfn)} at process virtual address ${hexPfn(addr)}`);
       // v6.11 (Jane Chu): the caller is treated as the consumer (MF_ACTION_REQUIRED).
-      const flags = MF_COUNT_INCREASED | MF_SW_SIMULATED | (k.profile.madviseActionRequired ? MF_ACTION_REQUIRED : 0);
+      // ≤5.18: MF_COUNT_INCREASED only; MF_SW_SIMULATED since ≈5.19; MF_ACTION_REQUIRED since 6.11.
+      const flags = MF_COUNT_INCREASED | (k.profile.swSimulated ? MF_SW_SIMULATED : 0) | (k.profile.madviseActionRequired ? MF_ACTION_REQUIRED : 0);
       ret = memoryFailure(k, pfn, flags);
       if (ret === -EOPNOTSUPP) ret = 0;
     }

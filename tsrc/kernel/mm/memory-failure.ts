@@ -44,6 +44,8 @@ export const MF_MSG = {
   BUDDY: 'free buddy page',
   DAX: 'dax page',
   UNSPLIT_THP: 'unsplit thp',
+  /** MF_MSG_NON_PMD_HUGE, 4.x–6.0 (profile hugetlbNonPmdIgnored). */
+  NON_PMD_HUGE: 'non-pmd-sized huge page',
   ALREADY_POISONED: 'already poisoned page',
   UNKNOWN: 'unknown page',
 } as const;
@@ -183,7 +185,8 @@ function typeString(k: Kernel, type: MfMsg): string {
 
 /** action_result(): the "recovery action" line, counters, and the return value. */
 export function actionResult(k: Kernel, pfn: number, type: MfMsg, result: MfResult): number {
-  const counted = type !== 'ALREADY_POISONED' || k.profile.alreadyPoisoned === 'already-poisoned-counted';
+  // ≤ ≈6.1 (hwCorruptedAtTestSet): counted at TestSetPageHWPoison time instead (countAtTestSet()).
+  const counted = !k.profile.hwCorruptedAtTestSet && (type !== 'ALREADY_POISONED' || k.profile.alreadyPoisoned === 'already-poisoned-counted');
   if (counted) {
     // num_poisoned_pages_inc(); update_per_node_mf_stats() only exists since 6.3.
     k.numPoisonedPages++;
@@ -197,8 +200,19 @@ export function actionResult(k: Kernel, pfn: number, type: MfMsg, result: MfResu
   k.coverage.errorStates.add(type);
   mfLog(k, pfn, `recovery action for ${typeString(k, type)}: ${result}`);
   const ret = result === 'Recovered' || result === 'Delayed' ? 0 : -EBUSY;
-  k.trail('action_result', `${typeString(k, type)}: ${result} -> ${ret === 0 ? '0' : '-EBUSY'}${counted ? ' (HardwareCorrupted +4 kB)' : ' (not counted)'}`, { pfn: hexPfn(pfn), type, result });
+  k.trail('action_result', `${typeString(k, type)}: ${result} -> ${ret === 0 ? '0' : '-EBUSY'}${counted ? ' (HardwareCorrupted +4 kB)' : k.profile.hwCorruptedAtTestSet ? ' (counted at TestSetPageHWPoison)' : ' (not counted)'}`, { pfn: hexPfn(pfn), type, result });
   return ret;
+}
+
+/**
+ * ≤ ≈6.1: num_poisoned_pages_inc() right after TestSetPageHWPoison (delta +1), or
+ * num_poisoned_pages_dec() when the filter / a lost buddy race clears PG_hwpoison again (-1).
+ * No-op on kernels that count in action_result().
+ */
+export function countAtTestSet(k: Kernel, pfn: number, delta: 1 | -1, why: string): void {
+  if (!k.profile.hwCorruptedAtTestSet) return;
+  k.numPoisonedPages += delta;
+  k.trail('num_poisoned_pages', `${delta > 0 ? 'HardwareCorrupted +4 kB' : 'HardwareCorrupted -4 kB'} (${why})`, { pfn: hexPfn(pfn) });
 }
 
 // ---- who gets signalled ---------------------------------------------------------------------
@@ -348,8 +362,9 @@ function killAccessingProcess(k: Kernel, pfn: number, flags: number): number {
     if (h && (!found || h.addr < found.addr)) found = h;
   }
   if (!found) {
-    k.trail('kill_accessing_process', `${cur.comm}:${cur.tid} does not map pfn ${hexPfn(pfn)}: no signal, return 0`);
-    return 0;
+    const ret = k.profile.killAccessingNotMappedRet;
+    k.trail('kill_accessing_process', `${cur.comm}:${cur.tid} does not map pfn ${hexPfn(pfn)}: no signal, return ${ret === 0 ? '0' : '-EFAULT'}`);
+    return ret;
   }
   k.trail('kill_accessing_process', `${cur.comm}:${cur.tid} maps pfn ${hexPfn(pfn)} at ${hexPfn(found.addr)}`);
   killProc(k, { task: cur, addr: found.addr, addrValid: true, sizeShift: found.shift }, pfn, flags);
@@ -474,13 +489,15 @@ function meHugePage(k: Kernel, _ps: ErrorState, page: Page): MfResult {
 function truncateErrorFolio(k: Kernel, page: Page, inode: Inode): MfResult {
   const sb = inode.sb;
   if (hasErrorRemoveFolio(sb)) {
-    if (isShmemFs(sb) || sb.fs === 'hugetlbfs') {
+    if ((isShmemFs(sb) && k.profile.shmemKeepsPoisonedPage) || sb.fs === 'hugetlbfs') {
       // shmem_error_remove_folio / hugetlbfs: returns 0 without removing: the page stays in the
       // file, poisoned, so later reads and faults see the poison.
       k.trail('truncate_error_folio', `${sb.fs}: page kept in the page cache (error_remove_folio returns 0)`);
       return 'Recovered';
     }
-    // generic_error_remove_folio: a temporary hole punch of a regular file.
+    // generic_error_remove_folio: a temporary hole punch of a regular file. Before 5.16 shmem
+    // used it too: the page leaves the file and its data is lost (later reads give zeros).
+    if (isShmemFs(sb)) k.trail('truncate_error_folio', `${sb.fs} before 5.16: generic_error_remove_page truncates the page, its data is silently lost`);
     removeFromPageCache(k, page, inode);
     return 'Recovered';
   }
@@ -516,7 +533,8 @@ function mePagecacheClean(k: Kernel, ps: ErrorState, page: Page): MfResult {
     k.trail('me_pagecache_clean', 'page has no mapping (torn down meanwhile)');
     return 'Failed';
   }
-  const extraPins = isShmemFs(mapping.sb);
+  // v5.16 (with shmem_error_remove_page): the page cache's reference of a kept shmem page.
+  const extraPins = isShmemFs(mapping.sb) && k.profile.shmemKeepsPoisonedPage;
   let ret = truncateErrorFolio(k, page, mapping);
   if (hasExtraRefcount(k, ps, page, extraPins)) ret = 'Failed';
   return ret;
@@ -627,7 +645,8 @@ export function memoryFailure(k: Kernel, pfn: number, flags: number): number {
     k.trail('memory_failure', 'vm.memory_failure_recovery=0: panic');
     k.panic(`Memory failure on page ${hex(pfn)}`);
   }
-  if (!(flags & MF_SW_SIMULATED)) {
+  // hw_memory_failure only exists since ≈5.19 (with MF_SW_SIMULATED).
+  if (k.profile.swSimulated && !(flags & MF_SW_SIMULATED)) {
     if (!k.hwMemoryFailure) k.trail('memory_failure', 'hardware-originated memory failure: unpoison is disabled from now on');
     k.hwMemoryFailure = true;
   }
@@ -658,6 +677,7 @@ function memoryFailureOnPage(k: Kernel, pfn: number, p: Page, flags: number, fir
   // TestSetPageHWPoison
   if (p.test(PG.hwpoison)) return alreadyPoisoned(k, pfn, p, flags);
   p.set(PG.hwpoison);
+  countAtTestSet(k, pfn, 1, 'TestSetPageHWPoison');
   if (!(flags & MF_COUNT_INCREASED)) {
     const r = getHwpoisonPage(k, p, flags);
     if (r === 0) {
@@ -672,6 +692,7 @@ function memoryFailureOnPage(k: Kernel, pfn: number, p: Page, flags: number, fir
         if (firstTry) {
           k.trail('memory_failure', 'lost the race with an allocation: PG_hwpoison cleared, retrying once as an in-use page');
           p.clear(PG.hwpoison);
+          countAtTestSet(k, pfn, -1, 'lost the buddy race, retrying');
           return memoryFailureOnPage(k, pfn, p, flags, false);
         }
         return actionResult(k, pfn, 'BUDDY', 'Failed');
@@ -699,7 +720,7 @@ function memoryFailureOnPage(k: Kernel, pfn: number, p: Page, flags: number, fir
         return -EHWPOISON;
       }
       // ≤6.10: try_to_split_thp_page(p, "Memory Failure") logs and drops the reference.
-      k.log.print('info', `Memory failure: Memory Failure: ${hexPfn(pfn)}: thp split failed`);
+      k.log.print('info', `${k.profile.mfPrFmt ? 'Memory failure: ' : ''}Memory Failure: ${hexPfn(pfn)}: thp split failed`);
       putRefPage(k, p, MF_COUNT_INCREASED);
       return actionResult(k, pfn, 'UNSPLIT_THP', 'Ignored');
     }
@@ -742,6 +763,7 @@ function filterRejects(k: Kernel, p: Page, _flags: number): boolean {
   if (!wasLocked) folio.clear(PG.locked);
   if (!rejected) return false;
   p.clear(PG.hwpoison);
+  countAtTestSet(k, p.pfn, -1, 'filtered: TestClearPageHWPoison');
   if (folio.refcount > 0) folio.refcount--;
   k.trail('hwpoison_filter', 'page rejected by the corrupt-filter (evaluated with PG_hwpoison|PG_locked): PG_hwpoison cleared, -EOPNOTSUPP, nothing logged');
   return true;
@@ -800,9 +822,12 @@ export function unpoisonMemory(k: Kernel, pfn: number): number {
     return -EIO;
   }
   const folio = p.folio();
+  // ≤5.18 (unpoisonLegacy): every refusal returns 0.
+  const legacy = k.profile.unpoisonLegacy;
   const refuse = (why: string, ret = -EBUSY): number => {
-    k.trail('unpoison_memory', `refused: ${why}`, { pfn: hexPfn(pfn) });
-    return ret;
+    const r = legacy ? 0 : ret;
+    k.trail('unpoison_memory', `refused: ${why}${legacy && ret !== 0 ? ' (returns 0 before 5.19)' : ''}`, { pfn: hexPfn(pfn) });
+    return r;
   };
   if (k.hwMemoryFailure && k.profile.unpoisonDisabledAfterHw) {
     unpoisonLog(k, pfn, 'disabled after HW memory failure', 'Disabled after HW memory failure');
@@ -828,6 +853,20 @@ export function unpoisonMemory(k: Kernel, pfn: number): number {
   if (folio.mapping instanceof Inode || folio.test(PG.swapcache)) {
     unpoisonLog(k, pfn, 'the hwpoison page has non-NULL mapping', 'the hwpoison page has non-NULL mapping');
     return refuse('still in the page cache or swap cache');
+  }
+  if (legacy && !folio.hugetlb && folio.order > 0) {
+    // ≤5.18: a THP here means memory_failure() is still working on it.
+    unpoisonLog(k, pfn, '', 'Memory failure is now running on');
+    return refuse('THP: memory_failure() is running on it');
+  }
+  if (legacy && p.refcount === 0 && p.private !== MAGIC_HWPOISON) {
+    // ≤5.18: get_hwpoison_page() == 0 (a free page that still has PG_hwpoison).
+    p.clear(PG.hwpoison);
+    k.numPoisonedPages--;
+    unpoisonedPfns(k).add(p.pfn);
+    unpoisonLog(k, pfn, '', 'Software-unpoisoned free page');
+    k.trail('unpoison_memory', `free page ${hexPfn(pfn)} unpoisoned (HardwareCorrupted -4 kB)`);
+    return 0;
   }
   let count = 1;
   if (folio.hugetlb) {
@@ -938,7 +977,7 @@ function softOfflineInUsePage(k: Kernel, page: Page): number {
     const err = hooks.splitThp ? hooks.splitThp(k, page) : -EBUSY;
     if (err) {
       if (k.profile.softOfflineMsgNew) softLog(k, pfn, 'thp split failed', '');
-      else k.log.print('info', `Memory failure: soft offline: ${hexPfn(pfn)}: thp split failed`);
+      else k.log.print('info', `${k.profile.mfPrFmt ? 'Memory failure: ' : ''}soft offline: ${hexPfn(pfn)}: thp split failed`);
       folio.refcount--;
       k.trail('soft_offline_page', 'THP could not be split: -EBUSY');
       return -EBUSY;
@@ -960,7 +999,9 @@ function softOfflineInUsePage(k: Kernel, page: Page): number {
   const ret = k.migratePage(page);
   if (ret !== 0) {
     const kind = huge ? 'hugepage' : 'page';
-    softLog(k, pfn, `${kind} migration failed ${ret}, type ${pgFlagsString(page)}`, `soft offline: ${hexPfn(pfn)}: ${kind} migration failed ${ret}, type ${pgFlagsString(page)}`);
+    // 5.x: "type %lx (%pGp)"; 6.x: "type %pGp".
+    const type = k.profile.softOfflineTypeHex ? `${page.flags.toString(16)} (${pgFlagsString(page)})` : pgFlagsString(page);
+    softLog(k, pfn, `${kind} migration failed ${ret}, type ${type}`, `soft offline: ${hexPfn(pfn)}: ${kind} migration failed ${ret}, type ${type}`);
     k.trail('soft_offline_page', `migration failed (${ret})`);
     return ret > 0 ? -EBUSY : ret;
   }

@@ -18,7 +18,7 @@ export function hardOfflinePageStore(k: Kernel, value: string): number {
   if (denied) return denied;
   const pfn = parsePfn(value);
   if (pfn === undefined) return -EINVAL;
-  const ret = memoryFailure(k, pfn, MF_SW_SIMULATED);
+  const ret = memoryFailure(k, pfn, k.profile.swSimulated ? MF_SW_SIMULATED : 0);
   return ret === -EOPNOTSUPP ? 0 : ret;
 }
 

@@ -6,7 +6,7 @@ import { KernelLog } from './printk.js';
 import type { KernelProfile } from './profiles.js';
 import { Process, SIGBUS, SIGKILL, Task, type DeliveredSignal, type Disposition, type SigInfo } from './sched.js';
 import { AnonVma, MM, PAGE_SIZE, VM_HUGETLB, VM_LOCKED, VM_SHARED, VM_WRITE, Vma } from './mm/mm.js';
-import { handleAccess, type AccessResult } from './mm/memory.js';
+import { handleAccess, pageCacheGet, type AccessResult } from './mm/memory.js';
 import { KernelPanic } from './mm/memory-failure.js';
 import { PageAllocator, type PhysLayout } from './mm/page_alloc.js';
 import { PG, type Page } from './mm/page.js';
@@ -458,21 +458,11 @@ export class Kernel {
     return { data: cached ? cached.data : (inode.disk.get(index) ?? 0) };
   }
 
+  /** The page-cache page of a file index, read in from disk if absent (filemap_read_folio). */
   readPageCache(inode: Inode, index: number): Page {
-    let p = inode.cache.get(index);
-    if (!p) {
-      p = this.alloc.alloc();
-      p.kind = inode.sb.fs === 'tmpfs' ? 'shmem' : 'file';
-      p.mapping = inode;
-      p.index = index;
-      p.set(PG.lru | PG.uptodate);
-      if (inode.sb.fs === 'tmpfs') p.set(PG.swapbacked);
-      if (inode.unevictable) p.set(PG.unevictable);
-      p.data = inode.disk.get(index) ?? 0;
-      inode.cache.set(index, p);
-    }
-    return p;
+    return pageCacheGet(this, inode, index);
   }
+
 
   /** pwrite() of whole pages: dirties page-cache pages; -EIO into a poisoned shmem page. */
   pwrite(task: Task, fd: number, page: number, pages: number): number {

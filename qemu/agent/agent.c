@@ -264,7 +264,7 @@ static int do_map(char **a, int n, struct sb *r) {
   int shared = atoi(a[3]);
   unsigned long off = strtoul(a[5], 0, 0), pages = strtoul(a[6], 0, 0), seed = strtoul(a[9], 0, 0);
   unsigned long len = pages * PAGE;
-  int huge = !strcmp(kind, "hugetlb") || !strcmp(kind, "hugetlbfs");
+  int huge = !strcmp(kind, "hugetlb") || !strcmp(kind, "hugetlbfs") || strstr(flags, "huge") != NULL;
   int thp = strstr(flags, "thp") != NULL;
   if (huge) len = (len + HUGE2M - 1) & ~(HUGE2M - 1);
   void *p = MAP_FAILED;
@@ -292,7 +292,7 @@ static int do_map(char **a, int n, struct sb *r) {
     p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd);
   } else if (!strcmp(kind, "sysv-shm")) {
-    int id = shmget(IPC_PRIVATE, len, IPC_CREAT | 0600);
+    int id = shmget(IPC_PRIVATE, len, IPC_CREAT | 0600 | (huge ? SHM_HUGETLB : 0));
     if (id < 0) return -errno;
     p = shmat(id, NULL, 0);
     shmctl(id, IPC_RMID, NULL);
@@ -408,10 +408,12 @@ done:
 }
 
 /* The main loop of a workload process. */
-static void proc_loop(const char *name) {
+static void proc_loop(const char *name, int child) {
   char path[128];
   snprintf(myname, sizeof myname, "%s", name);
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  /* Workload processes die with the agent; a fork()ed child must outlive its parent (a killed
+   * parent is part of many cases): the agent, a subreaper, kills it at the next case. */
+  if (!child) prctl(PR_SET_PDEATHSIG, SIGKILL);
   snprintf(path, sizeof path, "/run/hwp/%s.cmd", name);
   int cmd = open(path, O_RDWR);
   snprintf(path, sizeof path, "/run/hwp/%s.res", name);
@@ -433,7 +435,7 @@ static void proc_loop(const char *name) {
         nthreads = 0;
         snprintf(myname, sizeof myname, "%s", child);
         register_thread("main");
-        proc_loop(child);
+        proc_loop(child, 1);
         _exit(0);
       }
       char rep[128];
@@ -682,6 +684,13 @@ static const char *probe_data(struct ref *r) {
   return "intact";
 }
 
+static long meminfo_value(const char *key) {
+  char buf[8192];
+  if (read_file("/proc/meminfo", buf, sizeof buf) < 0) return -1;
+  char *l = strstr(buf, key);
+  return l ? atol(strchr(l, ':') + 1) : -1;
+}
+
 static void add_meminfo(struct sb *s) {
   char buf[8192];
   if (read_file("/proc/meminfo", buf, sizeof buf) < 0) return;
@@ -794,7 +803,7 @@ static int spawn(const char *name, const char *sigbus, const char *policy, const
     set_policy(parse_policy(policy));
     snprintf(myname, sizeof myname, "%s", name);
     register_thread("main");
-    proc_loop(name);
+    proc_loop(name, 0);
   }
   sh->proc[p->slot].pid = pid;
   sh->proc[p->slot].state = 1;
@@ -823,6 +832,15 @@ static int make_file(char **a, int n) {
   int fd = open(f->path, O_RDWR | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) return -errno;
   if (ftruncate(fd, pages * PAGE) < 0) { close(fd); return -errno; }
+  if (!strncmp(f->path, "/mnt/huge", 9)) {
+    /* hugetlbfs has no write(): fill the file through a shared mapping (holes/dirty do not apply). */
+    char *m = pages ? mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : NULL;
+    if (m == MAP_FAILED) { int e = errno; close(fd); return -e; }
+    for (unsigned long i = 0; i < pages; i++) fill_page(m + i * PAGE, pattern(f->seed, i));
+    if (m) munmap(m, pages * PAGE);
+    close(fd);
+    return 0;
+  }
   char *buf = aligned_alloc(PAGE, PAGE);
 #define INLIST(l, i) (!strcmp(l, "*") || (strcmp(l, "-") && ({ int _f = 0; char _t[1024]; snprintf(_t, sizeof _t, ",%s,", l); char _k[32]; snprintf(_k, sizeof _k, ",%lu,", (unsigned long)(i)); _f = strstr(_t, _k) != NULL; _f; })))
   for (unsigned long i = 0; i < pages; i++) {
@@ -1053,7 +1071,20 @@ static void controller(const char *program) {
       long r = write_file(sysctl_path(a[1], p, sizeof p), a[2]);
       if (r < 0) fail_setup(a[1], r);
     } else if (!strcmp(c, "hugepages") && n >= 2) {
-      write_file("/proc/sys/vm/nr_hugepages", a[1]);
+      /* N free huge pages, as the case's fresh machine has. Pages poisoned by earlier cases of the
+       * boot can stay counted in the pool without being free: grow the pool by the deficit. After
+       * many cases memory is fragmented: compact first. */
+      long want = atol(a[1]), total = want;
+      write_file("/proc/sys/vm/compact_memory", "1");
+      for (int k = 0; k < 4; k++) {
+        char v[32];
+        snprintf(v, sizeof v, "%ld", total);
+        write_file("/proc/sys/vm/nr_hugepages", v);
+        long fr = meminfo_value("HugePages_Free");
+        if (fr >= want) break;
+        total += want - fr;
+      }
+      if (meminfo_value("HugePages_Free") < want) fail_setup("hugepages", -ENOMEM);
     } else if (!strcmp(c, "memcg") && n >= 2) {
       char p[160];
       snprintf(p, sizeof p, "/sys/fs/cgroup/hwp-%s", a[1]);

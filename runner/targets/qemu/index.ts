@@ -18,7 +18,7 @@ import { boot, type AgentEvent } from './vm.js';
 export interface QemuTargetOptions {
   /** Where kernels and builds are cached. Default $HWPSIM_QEMU_CACHE or ./.qemu-cache. */
   cacheDir?: string;
-  /** Guest memory. Default 512 (MB). */
+  /** Guest memory. Default 1024 (MB). */
   memoryMb?: number;
   /** Boot-time allowance added to the per-case timeouts of a boot. Default 60 s (TCG). */
   bootTimeoutMs?: number;
@@ -65,7 +65,7 @@ function needsOwnBoot(c: LoadedCase): boolean {
 
 export function createQemuTarget(opts: QemuTargetOptions = {}): QemuTarget {
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
-  const memoryMb = opts.memoryMb ?? 512;
+  const memoryMb = opts.memoryMb ?? 1024;
   const kernels = findKernels(cacheDir);
   const say = opts.log ?? ((): void => undefined);
 
@@ -122,7 +122,10 @@ export function createQemuTarget(opts: QemuTargetOptions = {}): QemuTarget {
       };
       const timeoutMs = (opts.bootTimeoutMs ?? 60_000) + jobs.reduce((n, j) => n + j.timeoutMs, 0);
       const t0 = Date.now();
-      const res = await boot({ kernel: kernel.vmlinuz, initrd, memoryMb, timeoutMs, onEvent, ...(opts.qemu ? { qemu: opts.qemu } : {}) });
+      // A case that hangs (the agent silent past the case timeout) stops the boot; the cases after
+      // it get a fresh one.
+      const idleTimeoutMs = Math.max(...jobs.map((j) => j.timeoutMs)) + 15_000;
+      const res = await boot({ kernel: kernel.vmlinuz, initrd, memoryMb, timeoutMs, idleTimeoutMs, onEvent, ...(opts.qemu ? { qemu: opts.qemu } : {}) });
       say(`qemu: ${kernel.release}: ${jobs.length} case(s) in ${Date.now() - t0} ms`);
       let cur: { id: string; events: AgentEvent[] } | undefined;
       for (const ev of res.events) {
@@ -139,7 +142,7 @@ export function createQemuTarget(opts: QemuTargetOptions = {}): QemuTarget {
       }
       if (cur) {
         // The boot ended inside this case.
-        const why = res.panic !== undefined ? undefined : res.timedOut ? 'timeout: the VM did not finish the case' : `the VM stopped (${res.console.slice(-3).join(' | ')})`;
+        const why = res.panic !== undefined ? undefined : res.idle ? `timeout: the case made no progress for ${Math.round(idleTimeoutMs / 1000)} s (the VM was stopped)` : res.timedOut ? 'timeout: the VM did not finish the case' : `the VM stopped (${res.console.slice(-3).join(' | ')})`;
         results.set(cur.id, { events: cur.events, ...(res.panic !== undefined ? { panic: res.panic } : {}), ...(why ? { error: why } : {}) });
       } else if (results.size === 0) {
         const why = res.timedOut ? 'timeout before the agent started' : `the VM did not start the agent: ${res.console.slice(-5).join(' | ')}`;

@@ -167,7 +167,8 @@ export function buildProgram(c: LoadedCase, id: string): Program {
       pm.set(m.name, { m, seed });
       const shared = m.shared ?? ['shmem', 'sysv-shm', 'memfd', 'hugetlbfs'].includes(m.kind);
       const path = m.file ? (filePath.get(m.file) ?? '-') : '-';
-      const flags = [m.thp ? 'thp' : '', m.mlock ? 'mlock' : ''].filter(Boolean).join(',') || '-';
+      // sysv-shm with huge: SHM_HUGETLB (hugetlb/hugetlbfs kinds are huge anyway).
+      const flags = [m.thp ? 'thp' : '', m.mlock ? 'mlock' : '', m.huge && m.kind === 'sysv-shm' ? 'huge' : ''].filter(Boolean).join(',') || '-';
       L.push(`pcall ${p.name} main map ${m.name} ${m.kind} ${shared ? 1 : 0} ${path} ${m.offset ?? 0} ${m.pages} ${flags} ${m.populate ?? 'write'} ${seed}`);
     }
   }

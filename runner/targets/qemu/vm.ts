@@ -24,6 +24,8 @@ export interface BootOptions {
   onEvent?: (ev: AgentEvent, vm: RunningVm) => void | Promise<void>;
   qemu?: string;
   kvm?: boolean;
+  /** Stop the VM when the agent has said nothing for this long after its first event (a hung case). */
+  idleTimeoutMs?: number;
 }
 
 export interface BootResult {
@@ -32,6 +34,8 @@ export interface BootResult {
   console: string[];
   panic?: string;
   timedOut: boolean;
+  /** The agent went silent for idleTimeoutMs and the VM was stopped. */
+  idle?: boolean;
   exitCode: number | undefined;
   ms: number;
 }
@@ -162,6 +166,16 @@ export async function boot(o: BootOptions): Promise<BootResult> {
     timedOut = true;
     child.kill('SIGKILL');
   }, o.timeoutMs);
+  let lastEvent = 0;
+  let idle = false;
+  const watchdog = o.idleTimeoutMs
+    ? setInterval(() => {
+        if (lastEvent && Date.now() - lastEvent > o.idleTimeoutMs!) {
+          idle = true;
+          child.kill('SIGKILL');
+        }
+      }, 500)
+    : undefined;
   child.stdout?.setEncoding('utf8');
   child.stdout?.on('data', (d: string) => {
     rest += d;
@@ -174,6 +188,7 @@ export async function boot(o: BootOptions): Promise<BootResult> {
         try {
           const ev = JSON.parse(line.slice(at + 6)) as AgentEvent;
           events.push(ev);
+          lastEvent = Date.now();
           if (o.onEvent) {
             const cb = o.onEvent;
             chain = chain.then(() => cb(ev, vm)).catch(() => undefined);
@@ -199,10 +214,11 @@ export async function boot(o: BootOptions): Promise<BootResult> {
   });
   const res = await child;
   clearTimeout(timer);
+  if (watchdog) clearInterval(watchdog);
   live.delete(child);
   await chain;
   mon?.close();
   rmSync(dir, { recursive: true, force: true });
   if (stderr.trim() && events.length === 0) consoleLines.push(...stderr.trim().split('\n').map((l) => `qemu: ${l}`));
-  return { events, console: consoleLines, ...(panic !== undefined ? { panic } : {}), timedOut, exitCode: res.exitCode, ms: Date.now() - t0 };
+  return { events, console: consoleLines, ...(panic !== undefined ? { panic } : {}), timedOut, ...(idle ? { idle } : {}), exitCode: res.exitCode, ms: Date.now() - t0 };
 }

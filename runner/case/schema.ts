@@ -63,6 +63,15 @@ export const MachineConfig = z
     panic: z.enum(['stop', 'fake']).optional().describe('"stop": a panic stops the machine (the case can expect it); "fake": mce-test fake_panic, log and continue. Default "stop".'),
     hugepages: z.object({ '2M': z.number().int().min(0).optional(), '1G': z.number().int().min(0).optional() }).strict().optional().describe('Size of the hugetlb pools.'),
     swap: Size.optional().describe('Swap space size. Default 1G.'),
+    model: z
+      .object({
+        'mlocked-state': z.enum(['munlocked', 'unevictable', 'batched']).optional(),
+      })
+      .strict()
+      .optional()
+      .describe(
+        'Model knobs that are not kernel-version switches (sim only; kernel-model.md §22). mlocked-state: where munlock left an mlocked page when identify_page_state() runs: "munlocked" (default, what 6.1/6.12 show: back on the evictable LRU, `dirty/clean LRU page`), "unevictable" (still on the unevictable LRU, `… unevictable LRU page`), "batched" (off the LRU in the mlock batch: the snapshot pass picks `… mlocked LRU page`).',
+      ),
     cec: z.object({ enabled: z.boolean().optional(), threshold: z.number().int().min(1).optional() }).strict().optional().describe('Kernel RAS CEC (drivers/ras/cec.c). Default: off; threshold 1023.'),
     'page-threshold': z
       .object({ count: z.number().int().min(1), period: z.number().int().min(1).optional() })

@@ -6,6 +6,7 @@ import type { Machine } from '../../../tsrc/hw/machine.js';
 import { parseSize } from '../../case/size.js';
 import { Kernel } from '../../../tsrc/kernel/kernel.js';
 import { profileFor, DEFAULT_KERNEL } from '../../../tsrc/kernel/profiles.js';
+import { mfTunables } from '../../../tsrc/kernel/mm/memory-failure.js';
 import type { Inode, SuperBlock, FsType } from '../../../tsrc/kernel/fs.js';
 import type { Process, Task } from '../../../tsrc/kernel/sched.js';
 import { PAGE_SIZE, type Vma } from '../../../tsrc/kernel/mm/mm.js';
@@ -59,6 +60,7 @@ export class World {
       holes: (m.holes ?? []).map((h) => ({ start: parseSize(h.start), size: parseSize(h.size) })),
     });
     this.k = new Kernel({ profile, layout, panicMode: m.panic ?? 'stop', capSysAdmin: m.root ?? true, hwpoisonInjectLoaded: m['hwpoison-inject'] ?? true });
+    if (m.model?.['mlocked-state']) mfTunables(this.k).mlockedState = m.model['mlocked-state'];
     if (m['hwpoison-inject'] ?? true) loadHwpoisonInject(this.k);
     const sc = m.sysctl ?? {};
     for (const [name, value] of Object.entries(sc)) {

@@ -232,6 +232,8 @@ function stepLines(s: StepConfig, i: number, probes: string[], devices: Map<stri
     const f = s['hwpoison-filter'];
     const writes: string[] = [];
     const devFor = (key: 'major' | 'minor', v: number): string => {
+      // -1 is the wildcard, ~0U in the u32 attribute (the kernel's reset value).
+      if (v === -1) return '4294967295';
       const dflt = { name: 'sda', major: 8, minor: 0, fs: 'ext4' };
       for (const d of [dflt, ...declared]) if ((d[key] ?? (d.name === 'sda' ? dflt[key] : -1)) === v) return `${key}@${MOUNT[devices.get(d.name) ?? 'ext4']}`;
       return String(v);

@@ -192,7 +192,7 @@ export interface WorkerJob {
   target: string;
 }
 
-export type WorkerReply = { kind: 'result'; index: number; result: CaseResult } | { kind: 'done' };
+export type WorkerReply = { kind: 'start'; index: number } | { kind: 'result'; index: number; result: CaseResult } | { kind: 'done' };
 
 /** Extra time a worker gets past the case timeout (the target enforces it first) before it is killed. */
 const KILL_GRACE_MS = 2000;
@@ -235,9 +235,15 @@ async function runInWorkers(
       let timer: NodeJS.Timeout | undefined;
       /** Set once the worker's death has been accounted for (timeout, error), so exit does not report twice. */
       let settled = false;
+      // The clock runs from the worker's "start" of a case to its result: loading the worker
+      // (slow on a busy machine) and waiting in the batch do not count against the case.
       const arm = (): void => {
         if (timer) clearTimeout(timer);
-        timer = inflight.length ? setTimeout(onTimeout, opts.timeoutMs + KILL_GRACE_MS) : undefined;
+        timer = setTimeout(onTimeout, opts.timeoutMs + KILL_GRACE_MS);
+      };
+      const disarm = (): void => {
+        if (timer) clearTimeout(timer);
+        timer = undefined;
       };
       /** The worker is lost: its current case gets `r`, the rest of its batch goes back to the queue. */
       const lose = (r: (j: Job) => CaseResult): void => {
@@ -263,15 +269,15 @@ async function runInWorkers(
         }
         inflight = queue.splice(0, batch);
         const msg: WorkerJob[] = inflight.map((j) => ({ index: j.index, file: j.p.file, id: j.p.id, root: opts.root, ctx: ctxFor(j.p), target: opts.targetName }));
-        arm();
         w.postMessage(msg);
       };
       w.on('message', (m: WorkerReply) => {
         if (settled) return;
-        if (m.kind === 'result') {
+        if (m.kind === 'start') arm();
+        else if (m.kind === 'result') {
+          disarm();
           inflight = inflight.filter((j) => j.index !== m.index);
           finish(m.index, m.result);
-          arm();
         } else send();
       });
       w.on('error', (err) => {

@@ -14,6 +14,7 @@ const fault = /^(exit|throw|hang):(.+)$/.exec(process.env.HWPSIM_TEST_WORKER_FAU
 
 parentPort?.on('message', async (jobs: WorkerJob[]) => {
   for (const j of jobs) {
+    parentPort?.postMessage({ kind: 'start', index: j.index } satisfies WorkerReply);
     if (fault && j.id.includes(fault[2]!)) {
       if (fault[1] === 'exit') process.exit(7);
       if (fault[1] === 'hang') for (;;);

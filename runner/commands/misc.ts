@@ -53,7 +53,7 @@ export const listCommand: CommandModule<object, ListArgs> = {
 
 export const validateCommand: CommandModule<object, PathArgs> = {
   command: 'validate [paths..]',
-  describe: 'Check case files without running them (exit 2 on the first invalid one)',
+  describe: 'Check case files without running them: one line per invalid case, exit 2 if any',
   builder: (y) => y.positional('paths', { type: 'string', array: true, default: [] }) as never,
   handler: (argv) => {
     const found = discover(argv.paths);

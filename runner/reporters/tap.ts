@@ -27,6 +27,8 @@ function diagFor(r: CaseResult, a: CaseResult['assertions'][number]): Record<str
 export function caseDirective(r: CaseResult): string {
   if (r.status === 'skip') return ` # SKIP ${esc(r.reason ?? '')}`;
   if (r.status === 'todo') return ` # TODO ${esc(r.reason ?? '')}`;
+  // Not a TAP directive, but it says on the test line itself why the case failed.
+  if (r.status === 'timeout') return ` # timeout: ${esc(r.reason ?? '')}`;
   return '';
 }
 

@@ -208,8 +208,11 @@ static char myname[32];
 static void set_policy(int policy) {
   if (policy == 0) prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_LATE, 0, 0);
   else if (policy == 1) prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY, 0, 0);
+  /* An explicit "default" clears PF_MCE_PROCESS (a new thread inherits its creator's flags). */
+  else if (policy == 2) prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_DEFAULT, 0, 0);
 }
-static int parse_policy(const char *s) { return !strcmp(s, "late") ? 0 : !strcmp(s, "early") ? 1 : 2; }
+/* late, early, default, or inherit (no prctl: keep what the creating thread had). */
+static int parse_policy(const char *s) { return !strcmp(s, "late") ? 0 : !strcmp(s, "early") ? 1 : !strcmp(s, "inherit") ? 3 : 2; }
 
 static void register_thread(const char *name) {
   int i = __atomic_fetch_add(&sh->nthr, 1, __ATOMIC_SEQ_CST);
@@ -477,7 +480,7 @@ static int nrefs;
 struct cproc { char name[32]; int cmd, res, slot; unsigned long maps_addr[MAXMAP]; char maps_name[MAXMAP][32]; int nmaps; };
 static struct cproc cprocs[MAXPROC];
 static int ncprocs;
-struct cfile { char name[32]; char path[128]; unsigned long seed; };
+struct cfile { char name[32]; char path[128]; unsigned long seed; char dirty[1024]; };
 static struct cfile files[MAXFILE];
 static int nfiles;
 static int kmsg = -1;
@@ -670,8 +673,11 @@ static const char *probe_data(struct ref *r) {
     if (fd < 0) return "lost";
     n = pread(fd, buf, PAGE, r->page * PAGE);
     close(fd);
+    /* A page left dirty at setup holds pattern SEED+1 ("old" = SEED, the disk copy); a clean one SEED. */
     seed = f->seed + 1;
     oldseed = f->seed;
+    int dirty = !strcmp(f->dirty, "*") || (strcmp(f->dirty, "-") && ({ char _t[1040], _k[32]; snprintf(_t, sizeof _t, ",%s,", f->dirty); snprintf(_k, sizeof _k, ",%lu,", page); strstr(_t, _k) != NULL; }));
+    if (!dirty) oldseed = ~0UL;
   } else {
     return "lost";
   }
@@ -829,6 +835,7 @@ static int make_file(char **a, int n) {
   snprintf(f->path, sizeof f->path, "%s", a[2]);
   unsigned long pages = parse_num(a[3]);
   f->seed = parse_num(a[7]);
+  snprintf(f->dirty, sizeof f->dirty, "%s", a[6]);
   int fd = open(f->path, O_RDWR | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) return -errno;
   if (ftruncate(fd, pages * PAGE) < 0) { close(fd); return -errno; }

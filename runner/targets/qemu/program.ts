@@ -161,7 +161,8 @@ export function buildProgram(c: LoadedCase, id: string): Program {
       L.push(`proc ${p.name} ${p.sigbus ?? 'handler'} ${p['mce-kill'] ?? 'default'} ${p.comm ?? p.name} ${p.memcg ? `hwp-${p.memcg}` : '-'}`);
       for (const f of w.files ?? []) L.push(`pcall ${p.name} main open ${f.name} ${filePath.get(f.name)}`);
     }
-    for (const t of p.threads ?? []) L.push(`pcall ${p.name} main thread ${t.name} ${t['mce-kill'] ?? 'default'}`);
+    // A thread without a policy keeps the one it inherits from the main thread (as clone() does).
+    for (const t of p.threads ?? []) L.push(`pcall ${p.name} main thread ${t.name} ${t['mce-kill'] ?? 'inherit'}`);
     for (const m of p.mappings ?? []) {
       const seed = seedOf(`${p.name}.${m.name}`);
       pm.set(m.name, { m, seed });

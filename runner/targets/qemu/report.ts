@@ -73,6 +73,8 @@ function answersOf(ev: AgentStep, profile: string, comms: Map<string, string>, b
     a.meminfo = { ...ev.meminfo };
     const hc = a.meminfo['HardwareCorrupted'];
     if (hc !== undefined && base.hardwareCorrupted !== undefined) a.meminfo['HardwareCorrupted'] = hc - base.hardwareCorrupted;
+    // num_poisoned_pages, which HardwareCorrupted shows in kB.
+    if (a.meminfo['HardwareCorrupted'] !== undefined) a.poisonedPfns = a.meminfo['HardwareCorrupted'] / 4;
   }
   if (ev.mf) {
     a.mfStats = {};
@@ -109,6 +111,49 @@ function answersOf(ev: AgentStep, profile: string, comms: Map<string, string>, b
     if (r.data === 'intact' || r.data === 'lost' || r.data === 'zero' || r.data === 'old') a.data[name] = r.data;
   }
   return a;
+}
+
+/**
+ * A process that blocks or ignores SIGBUS dies of the forced signal without running a handler, so
+ * its siginfo is never seen. The kernel's log line names the kill: "MCE: Killing COMM:PID due to
+ * hardware memory corruption fault at ADDR" (action required, kill_accessing_process / do_sigbus)
+ * or "Memory failure: PFN: Sending SIGBUS to COMM:PID ..." (action optional, kill_proc); the
+ * address of an AO kill is the process's referenced page with that pfn. lsb: 21 in hugetlb mappings.
+ */
+function inferMceErr(c: LoadedCase, proc: string, pid: number, ev: AgentStep, profile: string): Partial<ObservedSignal> {
+  const hugeMaps = new Set<string>();
+  const byName = new Map((c.config.workload?.processes ?? []).map((p) => [p.name, p]));
+  for (let p = byName.get(proc); p; p = p.parent ? byName.get(p.parent) : undefined) {
+    for (const m of p.mappings ?? []) if (m.kind === 'hugetlb' || m.kind === 'hugetlbfs' || (m.kind === 'sysv-shm' && m.huge)) hugeMaps.add(m.name);
+  }
+  const lsbOf = (addr: bigint): number => {
+    for (const [ref, r] of Object.entries(ev.refs ?? {})) {
+      const map = /^[^.]+\.([^[.+]+)/.exec(ref)?.[1];
+      if (r.addr && map && hugeMaps.has(map) && BigInt(r.addr) >> 21n === addr >> 21n) return 21;
+    }
+    return 12;
+  };
+  for (const l of ev.log ?? []) {
+    const ar = new RegExp(`^MCE: Killing .*:${pid} due to hardware memory corruption fault at ([0-9a-f]+)$`).exec(l);
+    if (ar) {
+      const addr = BigInt(`0x${ar[1]}`);
+      return { code: 'BUS_MCEERR_AR', addr: `0x${addr.toString(16)}`, lsb: lsbOf(addr) };
+    }
+    const ao = new RegExp(`^Memory failure: (0x[0-9a-f]+): Sending SIGBUS to .*:${pid} due to hardware memory corruption$`).exec(l);
+    if (ao) {
+      const pfn = BigInt(ao[1]!);
+      for (const [ref, r] of Object.entries(ev.refs ?? {})) {
+        if (r.pfn && r.addr && BigInt(r.pfn) === pfn && ref.startsWith(`${proc}.`)) {
+          const addr = BigInt(r.addr);
+          const lsb = lsbOf(addr);
+          // 6.1 reports a hugetlb page by its aligned head address, 6.12 by the raw address.
+          return { code: 'BUS_MCEERR_AO', addr: `0x${(lsb === 21 && profile === '6.1' ? (addr >> 21n) << 21n : addr).toString(16)}`, lsb };
+        }
+      }
+      return { code: 'BUS_MCEERR_AO' };
+    }
+  }
+  return {};
 }
 
 export interface CaseRun {
@@ -184,7 +229,7 @@ export function toObservation(c: LoadedCase, run: CaseRun, kernel: string, profi
     for (const [name, p] of Object.entries(ev.procs ?? {})) {
       const before = prevProcs.get(name);
       if (!p.alive && p.sig !== undefined && (before === undefined || before.alive) && !signals.some((x) => x.proc === name && x.fatal)) {
-        signals.push({ proc: name, pid: p.pid, tid: p.pid, signo: SIGNO[p.sig] ?? 'SIGKILL', fatal: true });
+        signals.push({ proc: name, pid: p.pid, tid: p.pid, signo: SIGNO[p.sig] ?? 'SIGKILL', fatal: true, ...(p.sig === 7 ? inferMceErr(c, name, p.pid, ev, profile) : {}) });
       }
     }
     for (const [name, p] of Object.entries(ev.procs ?? {})) prevProcs.set(name, p);

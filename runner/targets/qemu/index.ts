@@ -125,7 +125,10 @@ export function createQemuTarget(opts: QemuTargetOptions = {}): QemuTarget {
       // A case that hangs (the agent silent past the case timeout) stops the boot; the cases after
       // it get a fresh one.
       const idleTimeoutMs = Math.max(...jobs.map((j) => j.timeoutMs)) + 15_000;
-      const res = await boot({ kernel: kernel.vmlinuz, initrd, memoryMb, timeoutMs, idleTimeoutMs, onEvent, ...(opts.qemu ? { qemu: opts.qemu } : {}) });
+      // A boot that may panic (recovery off, machine checks) prints every kernel message on the
+      // console, so the panicking step's log can be read there.
+      const append = jobs.some((j) => j.ownBoot) ? ['loglevel=8'] : [];
+      const res = await boot({ kernel: kernel.vmlinuz, initrd, memoryMb, timeoutMs, idleTimeoutMs, onEvent, append, ...(opts.qemu ? { qemu: opts.qemu } : {}) });
       say(`qemu: ${kernel.release}: ${jobs.length} case(s) in ${Date.now() - t0} ms`);
       let cur: { id: string; events: AgentEvent[] } | undefined;
       for (const ev of res.events) {
@@ -143,7 +146,8 @@ export function createQemuTarget(opts: QemuTargetOptions = {}): QemuTarget {
       if (cur) {
         // The boot ended inside this case.
         const why = res.panic !== undefined ? undefined : res.idle ? `timeout: the case made no progress for ${Math.round(idleTimeoutMs / 1000)} s (the VM was stopped)` : res.timedOut ? 'timeout: the VM did not finish the case' : `the VM stopped (${res.console.slice(-3).join(' | ')})`;
-        results.set(cur.id, { events: cur.events, ...(res.panic !== undefined ? { panic: res.panic } : {}), ...(why ? { error: why } : {}) });
+        const panicLog = res.panic !== undefined ? (res.tail ?? []).map((l) => l.replace(/^\[\s*\d+\.\d+\]\s?/, '')).filter((l) => l.trim() && !l.startsWith('@@HWP')) : undefined;
+        results.set(cur.id, { events: cur.events, ...(res.panic !== undefined ? { panic: res.panic, panicLog } : {}), ...(why ? { error: why } : {}) });
       } else if (results.size === 0) {
         const why = res.timedOut ? 'timeout before the agent started' : `the VM did not start the agent: ${res.console.slice(-5).join(' | ')}`;
         const first = jobs[0];

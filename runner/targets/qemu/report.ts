@@ -160,6 +160,8 @@ export interface CaseRun {
   events: AgentEvent[];
   /** Set when the machine panicked during this case. */
   panic?: string;
+  /** The kernel's console messages from the last agent event to the panic. */
+  panicLog?: string[];
   /** Set when the boot ended (timeout, crash) before the case did. */
   error?: string;
 }
@@ -215,6 +217,8 @@ export function toObservation(c: LoadedCase, run: CaseRun, kernel: string, profi
       const so: StepObservation = { index: i, log: [], signals: [], trail: [], answers: {} };
       if (!stopped && run.panic) {
         so.panic = run.panic;
+        so.log = run.panicLog ?? [`Kernel panic - not syncing: ${run.panic}`];
+        obs.final.log.push(...so.log);
         obs.final.panic = run.panic;
         stopped = 'the kernel panicked';
       } else {

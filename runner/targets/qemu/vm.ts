@@ -34,6 +34,8 @@ export interface BootResult {
   console: string[];
   panic?: string;
   timedOut: boolean;
+  /** Console lines after the last agent event (a panic's messages). */
+  tail?: string[];
   /** The agent went silent for idleTimeoutMs and the VM was stopped. */
   idle?: boolean;
   exitCode: number | undefined;
@@ -167,6 +169,7 @@ export async function boot(o: BootOptions): Promise<BootResult> {
     child.kill('SIGKILL');
   }, o.timeoutMs);
   let lastEvent = 0;
+  const tail: string[] = [];
   let idle = false;
   const watchdog = o.idleTimeoutMs
     ? setInterval(() => {
@@ -189,6 +192,7 @@ export async function boot(o: BootOptions): Promise<BootResult> {
           const ev = JSON.parse(line.slice(at + 6)) as AgentEvent;
           events.push(ev);
           lastEvent = Date.now();
+          tail.length = 0;
           if (o.onEvent) {
             const cb = o.onEvent;
             chain = chain.then(() => cb(ev, vm)).catch(() => undefined);
@@ -199,6 +203,7 @@ export async function boot(o: BootOptions): Promise<BootResult> {
         continue;
       }
       consoleLines.push(line);
+      tail.push(line);
       const pm = /Kernel panic - not syncing: (.*)$/.exec(line);
       if (pm && panic === undefined) {
         panic = pm[1]!.trim();
@@ -220,5 +225,5 @@ export async function boot(o: BootOptions): Promise<BootResult> {
   mon?.close();
   rmSync(dir, { recursive: true, force: true });
   if (stderr.trim() && events.length === 0) consoleLines.push(...stderr.trim().split('\n').map((l) => `qemu: ${l}`));
-  return { events, console: consoleLines, ...(panic !== undefined ? { panic } : {}), timedOut, ...(idle ? { idle } : {}), exitCode: res.exitCode, ms: Date.now() - t0 };
+  return { events, console: consoleLines, ...(panic !== undefined ? { panic } : {}), timedOut, ...(idle ? { idle } : {}), tail, exitCode: res.exitCode, ms: Date.now() - t0 };
 }

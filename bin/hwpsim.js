@@ -1,5 +1,12 @@
 #!/usr/bin/env node
 // Entry point: the compiled CLI lives in dist/ (built by `npm ci` / `npm run build`).
-import { main } from '../dist/runner/cli.js';
+// `--version` is answered here, without loading the CLI.
+import { readFileSync } from 'node:fs';
 
-await main();
+if (process.argv.length === 3 && (process.argv[2] === '--version' || process.argv[2] === '-v')) {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  process.stdout.write(`${pkg.version}\n`);
+} else {
+  const { main } = await import('../dist/runner/cli.js');
+  await main();
+}

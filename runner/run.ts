@@ -3,13 +3,20 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { readFileSync, statSync } from 'node:fs';
-import { CaseError, loadCase, MAX_CASE_BYTES, type LoadedCase } from './case/load.js';
-import { executeLoaded, invalidResult, kernelOf, skipReason } from './execute.js';
+import type { CaseError, LoadedCase } from './case/load.js';
 import type { CaseResult, Reporter, RunSummary } from './result.js';
 import { isFailure } from './result.js';
 import { caseId, declaredName, inShard } from './suite.js';
 import type { CaseObservation, RunContext, SystemUnderTest } from './targets/target.js';
-import { isBatchTarget } from './targets/index.js';
+
+/** The case loader (zod + yaml) and the executor are loaded only when a run needs them. */
+const loader = (): Promise<typeof import('./case/load.js')> => import('./case/load.js');
+const executor = (): Promise<typeof import('./execute.js')> => import('./execute.js');
+
+/** A target that runs many cases at once (QEMU: one boot). */
+function isBatchTarget(t: SystemUnderTest): t is SystemUnderTest & { runBatch(cases: LoadedCase[], ctx: RunContext): Promise<CaseObservation[]> } {
+  return typeof (t as { runBatch?: unknown }).runBatch === 'function';
+}
 
 export interface RunOptions {
   files: string[];
@@ -43,14 +50,26 @@ export interface Planned {
   kernel: string | undefined;
 }
 
-/** Loads and selects cases: grep on name/id, tags, shard. Invalid cases are always selected. */
-export function plan(opts: Pick<RunOptions, 'files' | 'root' | 'grep' | 'tags' | 'shard' | 'kernels' | 'kernelsFor'>): Planned[] {
+/**
+ * Selects cases: grep on name/id, tags, shard. Invalid cases are always selected. With `defer`,
+ * a case that the selection does not need to parse is not loaded here: the worker that runs it
+ * loads it (so each case is parsed once, and in parallel).
+ */
+export async function plan(opts: Pick<RunOptions, 'files' | 'root' | 'grep' | 'tags' | 'shard' | 'kernels' | 'kernelsFor'>, defer = false): Promise<Planned[]> {
   const out: Planned[] = [];
+  const mustLoad = !defer || !!opts.tags?.length || !!opts.kernelsFor;
+  let load: typeof import('./case/load.js') | undefined;
   for (const file of opts.files) {
     const id = caseId(file, opts.root);
     // --grep that matches neither the id nor the name the file surely declares: skipped unparsed
     // (parsed, such a case is skipped too, valid or not).
     if (opts.grep && !opts.grep.test(id) && grepSkips(opts.grep, file, id)) continue;
+    if (!mustLoad && (!opts.grep || opts.grep.test(id) || grepKeeps(opts.grep, file))) {
+      for (const kernel of opts.kernels) out.push({ file, id, kernel });
+      continue;
+    }
+    load ??= await loader();
+    const { loadCase } = load;
     let loaded: LoadedCase | undefined;
     let error: Error | undefined;
     try {
@@ -69,11 +88,27 @@ export function plan(opts: Pick<RunOptions, 'files' | 'root' | 'grep' | 'tags' |
   return out.filter((_, i) => inShard(i, opts.shard));
 }
 
+/** Whether --grep certainly selects a case by the name the file surely declares. */
+function grepKeeps(grep: RegExp, file: string): boolean {
+  let source: string;
+  try {
+    if (statSync(file).size > MAX_DECLARED_NAME_BYTES) return false;
+    source = readFileSync(file, 'utf8');
+  } catch {
+    return false;
+  }
+  const name = declaredName(source);
+  return !!name && grep.test(name);
+}
+
+/** Files larger than a case may be are left to the loader, which reports them. */
+const MAX_DECLARED_NAME_BYTES = 1 << 20;
+
 /** Whether --grep certainly rejects a case whose id it does not match: its declared name does not match either. */
 function grepSkips(grep: RegExp, file: string, id: string): boolean {
   let source: string;
   try {
-    if (statSync(file).size > MAX_CASE_BYTES) return false;
+    if (statSync(file).size > MAX_DECLARED_NAME_BYTES) return false;
     source = readFileSync(file, 'utf8');
   } catch {
     return false;
@@ -145,13 +180,14 @@ export async function runCases(opts: RunOptions, planned: Planned[], reporters: 
     await runBatched(opts, order, ctxFor, finish, stopped);
   } else if (!opts.workerUrl) {
     // Inline (no compiled worker, e.g. under the test loader): timeouts are the target's own.
+    const ex = await executor();
     const target = opts.makeTarget();
     try {
       for (const job of order) {
         if (stopped()) break;
         const p = job.p;
         // Invalid cases never reach a target: they are reported as they were loaded.
-        const r = p.loaded ? await executeLoaded(p.loaded, target, ctxFor(p)) : invalidResult(p.file, p.id, p.error!, target.name, p.kernel ?? '');
+        const r = p.loaded ? await ex.executeLoaded(p.loaded, target, ctxFor(p)) : p.error ? ex.invalidResult(p.file, p.id, p.error, target.name, p.kernel ?? '') : await ex.executeFile(p.file, p.id, opts.root, target, ctxFor(p));
         finish(job.index, r);
         // Let SIGINT handlers run between cases.
         await new Promise((res) => setImmediate(res));
@@ -161,8 +197,13 @@ export async function runCases(opts: RunOptions, planned: Planned[], reporters: 
     }
   } else {
     // Invalid cases are settled here; only loadable ones go to the workers.
-    for (const job of order) if (!job.p.loaded) finish(job.index, invalidResult(job.p.file, job.p.id, job.p.error!, opts.targetName, job.p.kernel ?? ''));
-    const runnable = order.filter((j) => j.p.loaded);
+    const invalid = order.filter((j) => j.p.error);
+    if (invalid.length) {
+      const ex = await executor();
+      for (const job of invalid) finish(job.index, ex.invalidResult(job.p.file, job.p.id, job.p.error!, opts.targetName, job.p.kernel ?? ''));
+    }
+    // Loaded and deferred cases alike: the worker (re)loads each from its file.
+    const runnable = order.filter((j) => !j.p.error);
     if (runnable.length) await runInWorkers(opts, runnable, Math.max(1, Math.min(jobs, runnable.length)), ctxFor, finish, stopped, signal);
   }
   // Interrupted or bailed with gaps: report what did finish, still in the stable order.
@@ -305,6 +346,7 @@ async function runInWorkers(
  * Each case is then checked as usual; its time is its share of the group's wall time.
  */
 async function runBatched(opts: RunOptions, order: Job[], ctxFor: (p: Planned) => RunContext, finish: (i: number, r: CaseResult) => void, stopped: () => boolean, batchSize = 30): Promise<void> {
+  const { executeLoaded, invalidResult, kernelOf, skipReason } = await executor();
   const target = opts.makeTarget();
   try {
     const groups = new Map<string, { job: Job; c: LoadedCase; ctx: RunContext }[]>();
@@ -363,4 +405,3 @@ async function runBatched(opts: RunOptions, order: Job[], ctxFor: (p: Planned) =
   }
 }
 
-export { kernelOf };

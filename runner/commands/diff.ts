@@ -3,13 +3,6 @@
 // kernel disagree: TAP on stdout (one test point per case and kernel), agreement tables on
 // stderr, JSON in reports/. Also reached by `hwpsim run --target sim,qemu`.
 import type { ArgumentsCamelCase, CommandModule } from 'yargs';
-import { join } from 'node:path';
-import { discover } from '../suite.js';
-import { defaultJobs } from '../run.js';
-import { writeFileAtomic } from '../reporters/atomic.js';
-import { profileFor } from '../../tsrc/kernel/profiles.js';
-import { runDiff } from '../diff/run.js';
-import { agreementTable, diffJson, tapPoint } from '../diff/report.js';
 
 export interface DiffArgs {
   paths: string[];
@@ -22,68 +15,6 @@ export interface DiffArgs {
   'reports-dir': string;
   'pass-with-no-tests': boolean;
   quiet: boolean;
-}
-
-export async function doDiff(argv: DiffArgs): Promise<number> {
-  const seed = argv.seed ?? Math.floor(Math.random() * 2 ** 31);
-  const kernels = (argv.kernel ?? []).flatMap((k) => k.split(',')).filter(Boolean);
-  for (const k of kernels) {
-    if (!profileFor(k)) {
-      process.stderr.write(`hwpsim: unknown kernel profile "${k}" (known: 6.1, 6.12, 6.18)\n`);
-      return 2;
-    }
-  }
-  let grep: RegExp | undefined;
-  try {
-    grep = argv.grep ? new RegExp(argv.grep) : undefined;
-  } catch {
-    process.stderr.write(`hwpsim: --grep is not a valid regular expression: ${argv.grep}\n`);
-    return 2;
-  }
-  const found = discover(argv.paths);
-  if (found.missing.length) {
-    process.stderr.write(`hwpsim: no such case file or directory: ${found.missing.join(', ')}\n`);
-    if (!found.files.length) return argv['pass-with-no-tests'] ? 0 : 4;
-  }
-  const ac = new AbortController();
-  const onSigint = (): void => ac.abort();
-  process.once('SIGINT', onSigint);
-  process.once('SIGTERM', onSigint);
-  let res;
-  try {
-    res = await runDiff({
-      files: found.files,
-      root: found.root,
-      ...(grep ? { grep } : {}),
-      ...(argv.tag ? { tags: argv.tag } : {}),
-      ...(kernels.length ? { kernels } : {}),
-      timeoutMs: argv.timeout,
-      jobs: argv.jobs && argv.jobs > 0 ? argv.jobs : Math.min(2, defaultJobs()),
-      seed,
-      ...(argv.quiet ? {} : { progress: (l: string) => process.stderr.write(`${l}\n`) }),
-      signal: ac.signal,
-    });
-  } finally {
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigint);
-  }
-  const { diffs, summaries } = res;
-  if (diffs.length === 0) {
-    process.stderr.write(`hwpsim: no cases matched\n`);
-    return argv['pass-with-no-tests'] ? 0 : 4;
-  }
-  const tap = ['TAP version 14', `1..${diffs.length}`, `# sim vs qemu, seed ${seed}`, ...diffs.map((d, i) => tapPoint(d, i + 1))];
-  for (const s of summaries) tap.push(`# ${s.kernel}: ${s.assertions.agreed}/${s.assertions.compared} assertions agree (${(100 * s.agreement).toFixed(1)}%), ${s.agreeingCases}/${s.comparedCases} cases agree, ${s.skipped} skipped, ${s.errors} errors`);
-  const text = `${tap.join('\n')}\n`;
-  process.stdout.write(text);
-  const dir = argv['reports-dir'];
-  writeFileAtomic(join(dir, 'hwpsim-diff.tap'), text);
-  const json = join(dir, 'hwpsim-diff.json');
-  writeFileAtomic(json, `${JSON.stringify({ ...diffJson(diffs, summaries), seed, wallMs: res.wallMs }, null, 2)}\n`);
-  process.stderr.write(`${agreementTable(diffs, summaries).join('\n')}\n`);
-  process.stderr.write(`wall time: sim ${(res.wallMs.sim / 1000).toFixed(1)} s, qemu ${(res.wallMs.qemu / 1000).toFixed(1)} s; report: ${json}\n`);
-  if (ac.signal.aborted) return 130;
-  return diffs.some((d) => d.status !== 'skip' && !d.agree) ? 1 : 0;
 }
 
 export const diffCommand: CommandModule<object, DiffArgs> = {
@@ -102,6 +33,6 @@ export const diffCommand: CommandModule<object, DiffArgs> = {
       .option('pass-with-no-tests', { type: 'boolean', default: false, describe: 'Exit 0 when nothing matched' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'No progress on stderr' }) as never,
   handler: async (argv: ArgumentsCamelCase<DiffArgs>) => {
-    process.exitCode = await doDiff(argv);
+    process.exitCode = await (await import('./diff-impl.js')).doDiff(argv);
   },
 };

@@ -67,7 +67,7 @@ export async function runDiff(o: DiffOptions): Promise<DiffResult> {
     kernels,
     ...(o.kernels?.length ? {} : { kernelsFor: qemuKernelsFor(profiles) }),
   };
-  const planned: Planned[] = plan(base);
+  const planned: Planned[] = await plan(base);
   const common: Omit<RunOptions, 'makeTarget' | 'targetName' | 'jobs'> = { ...base, bail: false, timeoutMs: o.timeoutMs, seed: o.seed, checkInvariants: false, shuffle: false };
   const sim = new Collect('sim', planned.length);
   const t0 = performance.now();

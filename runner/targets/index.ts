@@ -4,7 +4,7 @@ import { SimTarget } from './sim/index.js';
 import type { CaseObservation, SystemUnderTest } from './target.js';
 import { createQemuTarget, qemuSetupProblem, type QemuTarget, type QemuTargetOptions } from './qemu/index.js';
 import { defaultCacheDir, findKernels } from './qemu/kernels.js';
-import { profileFor } from '../../tsrc/kernel/profiles.js';
+import { compareVersions, profileFor } from '../../tsrc/kernel/profiles.js';
 
 export const TARGETS = ['sim', 'qemu'] as const;
 
@@ -40,7 +40,7 @@ export function qemuUnavailable(cacheDir = defaultCacheDir()): string | undefine
 /** Profiles of the installed QEMU kernels that the model also knows ("6.1", "6.12"), oldest first. */
 export function qemuProfiles(cacheDir = defaultCacheDir()): string[] {
   if (qemuUnavailable(cacheDir)) return [];
-  return [...new Set(findKernels(cacheDir).map((k) => k.profile))].filter((p) => profileFor(p)).sort((a, b) => Number(a.split('.')[1]) - Number(b.split('.')[1]));
+  return [...new Set(findKernels(cacheDir).map((k) => k.profile))].filter((p) => profileFor(p)).sort(compareVersions);
 }
 
 /** Stand-in when QEMU is not set up: every case is a skip with the reason, never a crash. */

@@ -110,6 +110,19 @@ export interface KernelProfile {
    * `already hardware poisoned`).
    */
   hugetlbNonPmdIgnored: boolean;
+  /**
+   * x86 severities[] has the PANIC row "Uncorrected in kernel" (a51cbd0d86d3 "x86/mce: Use
+   * severity table to handle uncorrected errors in kernel", v6.2). Before (5.18-6.1) an
+   * uncorrected error in kernel context matches "Uncorrected" and is turned into PANIC after
+   * matching, so the panic reason reads "Machine check: Uncorrected".
+   */
+  mceUncorrectedInKernelRow: boolean;
+  /**
+   * SEAM non-root #MC handling: the two AR severity rows and SetPageHWPoison() in
+   * do_machine_check() ("x86/mce: Implement recovery for errors in TDX/SEAM non-root mode",
+   * v6.10). Before, such a record is a data load / instruction fetch in kernel: PANIC.
+   */
+  mceSeamNonRoot: boolean;
 }
 
 interface Row extends Omit<KernelProfile, 'major' | 'minor'> {}
@@ -158,6 +171,8 @@ const ROWS: Row[] = [
     unpoisonLegacy: true,
     softOfflineTypeHex: true,
     hugetlbNonPmdIgnored: true,
+    mceUncorrectedInKernelRow: false,
+    mceSeamNonRoot: false,
   },
   {
     version: '6.1',
@@ -194,6 +209,8 @@ const ROWS: Row[] = [
     unpoisonLegacy: false,
     softOfflineTypeHex: false,
     hugetlbNonPmdIgnored: false,
+    mceUncorrectedInKernelRow: false,
+    mceSeamNonRoot: false,
   },
   {
     // 6.11 mainline (≈): Jane Chu's series is in (madvise AR, SIGBUS on unmap failure / unsplit
@@ -233,6 +250,8 @@ const ROWS: Row[] = [
     unpoisonLegacy: false,
     softOfflineTypeHex: false,
     hugetlbNonPmdIgnored: false,
+    mceUncorrectedInKernelRow: true,
+    mceSeamNonRoot: true,
   },
   {
     version: '6.12',
@@ -269,6 +288,8 @@ const ROWS: Row[] = [
     unpoisonLegacy: false,
     softOfflineTypeHex: false,
     hugetlbNonPmdIgnored: false,
+    mceUncorrectedInKernelRow: true,
+    mceSeamNonRoot: true,
   },
   {
     version: '6.18',
@@ -305,6 +326,8 @@ const ROWS: Row[] = [
     unpoisonLegacy: false,
     softOfflineTypeHex: false,
     hugetlbNonPmdIgnored: false,
+    mceUncorrectedInKernelRow: true,
+    mceSeamNonRoot: true,
   },
 ];
 
@@ -332,8 +355,14 @@ export function compareVersions(a: string, b: string): number {
   return 0;
 }
 
-/** Does `version` satisfy a range such as ">=6.11", ">=6.1 <6.12", "6.12"? */
+/**
+ * Does `version` satisfy a range such as ">=6.11", ">=6.1 <6.12", "6.12"? Space-separated
+ * comparators must all hold; `||` separates alternatives (">=6.12 <6.13 || >=6.18": a behaviour
+ * that 6.12.y stable and 6.18 share but the 6.11-6.17 mainline kernels in between lack).
+ */
 export function versionSatisfies(version: string, range: string): boolean {
+  const alternatives = range.split('||');
+  if (alternatives.length > 1) return alternatives.map((a) => { if (!a.trim()) throw new Error(`bad version range "${range}"`); return versionSatisfies(version, a); }).some(Boolean);
   for (const part of range.trim().split(/\s+/)) {
     const m = /^(>=|<=|>|<|=)?(\d+(?:\.\d+)*)$/.exec(part);
     if (!m) throw new Error(`bad version range "${range}"`);

@@ -178,7 +178,9 @@ export class MachineCheck {
   constructor(readonly k: Kernel, readonly machine: Machine, opts: McaOptions) {
     this.cfg = opts.cfg;
     this.fakePanic = opts.fakePanic;
-    this.table = opts.cfg.tolerant !== undefined ? 'pre-5.18' : 'current';
+    // pre-5.18: tolerant-graded; 5.18-6.1: no "Uncorrected in kernel" row (v6.2), no SEAM rows
+    // (v6.10). The current table has both; no profile sits in 6.2-6.9.
+    this.table = opts.cfg.tolerant !== undefined ? 'pre-5.18' : !k.profile.mceUncorrectedInKernelRow ? 'pre-6.2' : 'current';
     this.cec = opts.cec ? new Cec(k, opts.cec.threshold) : undefined;
   }
 
@@ -459,13 +461,18 @@ export class MachineCheck {
   /** mce_timed_out(): true when the wait is over (the caller bails out). */
   private timedOut(missing: readonly number[], msg: string): void {
     if (!this.cfg.monarchTimeout) return;
+    const online = missing.filter((c) => this.machine.cpus.isOnline(c));
     if (this.cfg.tolerant !== undefined) {
-      // ≤5.17: panic only with tolerant <= 1; cpu_missing makes mce_panic mention it.
-      if (this.cfg.tolerant <= 1) this.mcePanic(msg, undefined, undefined);
+      // ≤5.17: panic only with tolerant <= 1; cpu_missing makes a later mce_panic mention it.
+      // The holdout list is printed before that panic since 7bb39313cd62 "x86/mce: Make
+      // mce_timed_out() identify holdout CPUs" (v5.12), inside the tolerant check.
+      if (this.cfg.tolerant <= 1) {
+        if (online.length) this.pr('emerg', `CPUs not responding to MCE broadcast (may include false positives): ${cpuList(online)}`);
+        this.mcePanic(msg, undefined, undefined);
+      }
       this.cpuMissing = true;
       return;
     }
-    const online = missing.filter((c) => this.machine.cpus.isOnline(c));
     if (online.length) this.pr('emerg', `CPUs not responding to MCE broadcast (may include false positives): ${cpuList(online)}`);
     this.mcePanic(msg, undefined, undefined);
   }
@@ -571,7 +578,7 @@ export class MachineCheck {
       const task = this.currentOn(c.cpu);
       if (!task) return;
       this.queueTaskWork(task, m, c.msg, mceUsableAddress(m) ? 'kill_me_maybe' : 'kill_me_now');
-    } else if (m.mcgstatus & MCG_STATUS_SEAM_NR) {
+    } else if (m.mcgstatus & MCG_STATUS_SEAM_NR && this.k.profile.mceSeamNonRoot) {
       if (mceUsableAddress(m)) {
         const p = this.k.alloc.pfnToPage(Number((m.addr & MCI_ADDR_PHYSADDR) >> PAGE_SHIFT));
         if (p) p.set(PG.hwpoison);

@@ -2,9 +2,11 @@
  * Model of arch/x86/kernel/cpu/mce/severity.c (Intel/Zhaoxin grading):
  * `enum severity_level`, the `severities[]` table as data (one entry per
  * kernel MCESEV() row, kernel order, first match wins), error_context(), and
- * mce_severity_intel(). Two tables: the current one (SEAM non-root rows,
- * "Uncorrected in kernel" row) and the ≈5.10-5.17 one that still had the
- * `tolerant` knob (removed in v5.18, kernel-model.md §19.8). Each row hit is
+ * mce_severity_intel(). Three tables: the current one (SEAM non-root rows, ≥6.10;
+ * "Uncorrected in kernel" row, ≥6.2), the 5.18-6.1 one (neither: a row graded UC
+ * or worse in IN_KERNEL context becomes PANIC after matching, keeping the row's
+ * message) and the ≈5.13-5.17 one that still had the `tolerant` knob (removed in
+ * v5.18, kernel-model.md §19.8). Each row hit is
  * recorded, like the kernel's `covered` flag behind debugfs
  * mce/severities-coverage, so a runner can report table coverage.
  */
@@ -90,7 +92,7 @@ const BANK_RANGE = (lo: number, hi: number): Cond => ({ bankLo: lo, bankHi: hi }
 
 const AR_BITS = MCI_STATUS_OVER | MCI_UC_SAR | MCI_ADDR | MCACOD;
 
-function buildTable(era: 'current' | 'pre-5.18'): readonly SeverityRow[] {
+function buildTable(era: SeverityTableName): readonly SeverityRow[] {
   const current = era === 'current';
   const rows: (SeverityRow | null)[] = [
     MCESEV(MCE_NO_SEVERITY, 'Invalid', BITCLR(MCI_STATUS_VAL)),
@@ -112,7 +114,9 @@ function buildTable(era: 'current' | 'pre-5.18'): readonly SeverityRow[] {
     // OVER is ignored for UCNA.
     MCESEV(MCE_UCNA_SEVERITY, 'Uncorrected no action required', SER, MASK(MCI_UC_SAR, MCI_STATUS_UC)),
     MCESEV(MCE_PANIC_SEVERITY, 'Illegal combination (UCNA with AR=1)', SER, MASK(MCI_STATUS_OVER | MCI_UC_SAR, MCI_STATUS_UC | MCI_STATUS_AR)),
-    MCESEV(MCE_KEEP_SEVERITY, current ? 'Non signaled machine check' : 'Non signalled machine check', SER, BITCLR(MCI_STATUS_S)),
+    // Spelled "Non signalled" until "x86: Fix various typos in comments, take #2" (163b099146b8,
+    // v5.13): every table modelled here (5.15+) says "signaled".
+    MCESEV(MCE_KEEP_SEVERITY, 'Non signaled machine check', SER, BITCLR(MCI_STATUS_S)),
     MCESEV(MCE_PANIC_SEVERITY, 'Action required with lost events', SER, BITSET(MCI_STATUS_OVER | MCI_UC_SAR)),
     // Known AR MCACODs (#ifdef CONFIG_MEMORY_FAILURE).
     MCESEV(MCE_KEEP_SEVERITY, 'Action required but unaffected thread is continuable', SER, MF,
@@ -123,6 +127,7 @@ function buildTable(era: 'current' | 'pre-5.18'): readonly SeverityRow[] {
       MASK(AR_BITS, MCI_UC_SAR | MCI_ADDR | MCACOD_DATA), USER),
     MCESEV(MCE_AR_SEVERITY, 'Action required: instruction fetch error in a user process', SER, MF,
       MASK(AR_BITS, MCI_UC_SAR | MCI_ADDR | MCACOD_INSTR), USER),
+    // "x86/mce: Implement recovery for errors in TDX/SEAM non-root mode" (v6.10).
     current ? MCESEV(MCE_AR_SEVERITY, 'Data load error in SEAM non-root mode', SER, MF,
       MASK(AR_BITS, MCI_UC_SAR | MCI_ADDR | MCACOD_DATA), MCGMASK(MCG_STATUS_SEAM_NR, MCG_STATUS_SEAM_NR), KERNEL) : null,
     current ? MCESEV(MCE_AR_SEVERITY, 'Instruction fetch error in SEAM non-root mode', SER, MF,
@@ -135,6 +140,8 @@ function buildTable(era: 'current' | 'pre-5.18'): readonly SeverityRow[] {
     MCESEV(MCE_SOME_SEVERITY, 'Action optional: unknown MCACOD', SER, MASK(MCI_STATUS_OVER | MCI_UC_SAR, MCI_UC_S)),
     MCESEV(MCE_SOME_SEVERITY, 'Action optional with lost events', SER, MASK(MCI_STATUS_OVER | MCI_UC_SAR, MCI_STATUS_OVER | MCI_UC_S)),
     MCESEV(MCE_PANIC_SEVERITY, 'Overflowed uncorrected', BITSET(MCI_STATUS_OVER | MCI_STATUS_UC)),
+    // a51cbd0d86d3 "x86/mce: Use severity table to handle uncorrected errors in kernel" (v6.2);
+    // before, mce_severity_intel() turned any row graded >= UC in IN_KERNEL context into PANIC.
     current ? MCESEV(MCE_PANIC_SEVERITY, 'Uncorrected in kernel', BITSET(MCI_STATUS_UC), KERNEL) : null,
     MCESEV(MCE_UC_SEVERITY, 'Uncorrected', BITSET(MCI_STATUS_UC)),
     // Always matches; keep at the end.
@@ -143,17 +150,22 @@ function buildTable(era: 'current' | 'pre-5.18'): readonly SeverityRow[] {
   return Object.freeze(rows.filter((r): r is SeverityRow => r !== null));
 }
 
-export type SeverityTableName = 'current' | 'pre-5.18';
-/** The current (≥ 6.x) severities[] table. */
+export type SeverityTableName = 'current' | 'pre-6.2' | 'pre-5.18';
+/** The current (≥ 6.10) severities[] table. */
 export const SEVERITIES: readonly SeverityRow[] = buildTable('current');
-/** ≈5.10-5.17 severities[] (no SEAM rows, no "Uncorrected in kernel"; graded with `tolerant`). */
+/** 5.18-6.1 severities[] (no SEAM rows, no "Uncorrected in kernel"; UC+ in kernel → PANIC after matching). */
+export const SEVERITIES_PRE_6_2: readonly SeverityRow[] = buildTable('pre-6.2');
+/** ≈5.13-5.17 severities[] (no SEAM rows, no "Uncorrected in kernel"; graded with `tolerant`). */
 export const SEVERITIES_PRE_5_18: readonly SeverityRow[] = buildTable('pre-5.18');
-export const SEVERITY_TABLES: Readonly<Record<SeverityTableName, readonly SeverityRow[]>> = { current: SEVERITIES, 'pre-5.18': SEVERITIES_PRE_5_18 };
+export const SEVERITY_TABLES: Readonly<Record<SeverityTableName, readonly SeverityRow[]>> = {
+  current: SEVERITIES, 'pre-6.2': SEVERITIES_PRE_6_2, 'pre-5.18': SEVERITIES_PRE_5_18,
+};
 
 /** Row-hit recorder (the kernel's per-row `covered` flag, with counts). */
 export class SeverityCoverage {
   private readonly hits: Record<SeverityTableName, number[]> = {
     current: new Array<number>(SEVERITIES.length).fill(0),
+    'pre-6.2': new Array<number>(SEVERITIES_PRE_6_2.length).fill(0),
     'pre-5.18': new Array<number>(SEVERITIES_PRE_5_18.length).fill(0),
   };
 
@@ -234,8 +246,8 @@ function rowMatches(s: SeverityRow, m: SeverityRecord, c: SeverityContext): bool
 
 /**
  * mce_severity_intel(): first matching row wins. With the pre-5.18 table a
- * row graded UC or worse in IN_KERNEL context becomes PANIC when tolerant < 1
- * (the message stays the row's).
+ * row graded UC or worse in IN_KERNEL context becomes PANIC when tolerant < 1,
+ * with the pre-6.2 table always (the message stays the row's).
  */
 export function mceSeverity(m: SeverityRecord, c: SeverityContext): SeverityResult {
   const table = c.table ?? 'current';
@@ -246,6 +258,7 @@ export function mceSeverity(m: SeverityRecord, c: SeverityContext): SeverityResu
   (c.coverage === undefined ? severityCoverage : c.coverage)?.hit(table, rowIndex);
   let sev = row.sev;
   if (table === 'pre-5.18' && sev >= MCE_UC_SEVERITY && c.context === 'IN_KERNEL' && (c.tolerant ?? 1) < 1) sev = MCE_PANIC_SEVERITY;
+  if (table === 'pre-6.2' && sev >= MCE_UC_SEVERITY && c.context === 'IN_KERNEL') sev = MCE_PANIC_SEVERITY;
   return { sev, msg: row.msg, rowIndex, table };
 }
 

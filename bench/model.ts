@@ -56,6 +56,8 @@ export function sizeScenario(bytes: number, touch: number, runs = 15): Record<st
 
 function newKernel(memoryBytes: bigint): Kernel {
   const k = new Kernel({ profile: profileFor(DEFAULT_KERNEL)!, layout: makeLayout({ memoryBytes, nodes: 1, holes: [] }) });
+  // As the runner runs cases: without the decision trail (it is rebuilt only for failures).
+  k.tracing = false;
   loadHwpoisonInject(k);
   return k;
 }

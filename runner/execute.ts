@@ -41,9 +41,12 @@ export async function executeLoaded(c: LoadedCase, target: SystemUnderTest, ctx:
   const skip = skipReason(c, kernel) ?? target.cannotRun(c, ctx);
   if (skip) return { ...base, status: 'skip', reason: skip, assertions: [], durationMs: 0 };
   try {
-    const obs = await target.run(c, ctx);
+    // Without the decision trail first: most cases pass, and the trail is costly on big cases.
+    const obs = await target.run(c, { ...ctx, trace: false });
     const verdict = checkCase(c, obs);
     const timedOut = obs.steps.find((s) => s.notRun?.startsWith('timeout'));
+    // A failure's diagnostic shows why the model did what it did: run it again with the trail.
+    const traced = !verdict.ok && !timedOut && target.traces ? await target.run(c, { ...ctx, trace: true }) : obs;
     const status = timedOut ? 'timeout' : c.config.todo ? 'todo' : verdict.ok ? 'pass' : 'fail';
     return {
       ...base,
@@ -52,7 +55,7 @@ export async function executeLoaded(c: LoadedCase, target: SystemUnderTest, ctx:
       assertions: verdict.assertions,
       durationMs: performance.now() - t0,
       log: obs.final.log,
-      trail: obs.steps.flatMap((s) => s.trail.map((e) => `${e.fn}: ${e.msg}`)),
+      trail: traced.steps.flatMap((s) => s.trail.map((e) => `${e.fn}: ${e.msg}`)),
       ...(obs.coverage ? { coverage: obs.coverage } : {}),
     };
   } catch (e) {

@@ -94,6 +94,9 @@ export interface RunContext {
   /** Kernel profile that overrides the case's (from --kernel). */
   kernel?: string;
   seed: number;
+  /** Record the model's decision trail (sim target). Off for speed; the runner turns it on to
+   *  rerun a failing case for its diagnostic. Default on. */
+  trace?: boolean;
 }
 
 /** Why a target cannot run a case (becomes a TAP skip). */
@@ -101,6 +104,8 @@ export class TargetSkip extends Error {}
 
 export interface SystemUnderTest {
   readonly name: string;
+  /** The target can record the model's decision trail (ctx.trace). */
+  readonly traces?: boolean;
   /** Returns a reason string if this target cannot run the case at all (TAP skip). */
   cannotRun(c: LoadedCase, ctx: RunContext): string | undefined;
   run(c: LoadedCase, ctx: RunContext): Promise<CaseObservation>;

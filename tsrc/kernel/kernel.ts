@@ -108,8 +108,15 @@ export class Kernel {
 
   // ---- bookkeeping used by the mm code ------------------------------------------------------
 
+  /**
+   * Whether decisions are recorded. The runner runs a case without the trail and, if it fails,
+   * runs it again with it for the diagnostic (the model is deterministic); hot paths that build
+   * a trail message per mapper test this first.
+   */
+  tracing = true;
+
   trail(fn: string, msg: string, data?: Record<string, string | number | boolean>): void {
-    this.trailEvents.push(data ? { fn, msg, data } : { fn, msg });
+    if (this.tracing) this.trailEvents.push(data ? { fn, msg, data } : { fn, msg });
   }
 
   newDataToken(): number {

@@ -64,6 +64,8 @@ function toSignals(list: AgentSignal[]): ObservedSignal[] {
  */
 export interface Baseline {
   hardwareCorrupted?: number;
+  /** Huge pages the agent added to the pool past the case's N (poisoned ones of earlier cases). */
+  hugeExtra?: number;
   mf?: Record<string, Record<string, number>>;
 }
 
@@ -73,6 +75,8 @@ function answersOf(ev: AgentStep, profile: string, comms: Map<string, string>, b
     a.meminfo = { ...ev.meminfo };
     const hc = a.meminfo['HardwareCorrupted'];
     if (hc !== undefined && base.hardwareCorrupted !== undefined) a.meminfo['HardwareCorrupted'] = hc - base.hardwareCorrupted;
+    const ht = a.meminfo['HugePages_Total'];
+    if (ht !== undefined && base.hugeExtra) a.meminfo['HugePages_Total'] = ht - base.hugeExtra;
     // num_poisoned_pages, which HardwareCorrupted shows in kB.
     if (a.meminfo['HardwareCorrupted'] !== undefined) a.poisonedPfns = a.meminfo['HardwareCorrupted'] / 4;
   }
@@ -184,6 +188,9 @@ export function toObservation(c: LoadedCase, run: CaseRun, kernel: string, profi
   const base: Baseline = {};
   if (setup?.meminfo?.['HardwareCorrupted'] !== undefined) base.hardwareCorrupted = setup.meminfo['HardwareCorrupted'];
   if (setup?.mf) base.mf = setup.mf;
+  const wantHuge = c.config.machine?.hugepages?.['2M'];
+  const hugeAtSetup = setup?.meminfo?.['HugePages_Total'];
+  if (wantHuge !== undefined && hugeAtSetup !== undefined && hugeAtSetup > wantHuge) base.hugeExtra = hugeAtSetup - wantHuge;
   let last: AgentStep | undefined = setup;
   const byIndex = new Map<number, AgentStep>();
   // A step the program splits into several writes (hwpoison-filter, sysctl) runs its first ones as

@@ -281,6 +281,7 @@ function peekData(w: World, ref: string): 'intact' | 'lost' | 'zero' | 'old' {
 
 export class SimTarget implements SystemUnderTest {
   readonly name = 'sim';
+  readonly traces = true;
 
   cannotRun(c: LoadedCase, ctx: RunContext): string | undefined {
     const version = ctx.kernel ?? c.config.machine?.kernel ?? DEFAULT_KERNEL;
@@ -316,6 +317,7 @@ export function runSim(c: LoadedCase, ctx: RunContext): CaseObservation {
     return obs;
   }
   const k = w.k;
+  k.tracing = ctx.trace ?? true;
   if (ctx.checkInvariants) watchInvariants(k);
   obs.setup.log = k.log.since(0);
   let signalMark = k.delivered.length;

@@ -287,12 +287,12 @@ export function collectProcs(k: Kernel, page: Page, forceEarly: boolean): ToKill
     if (mine.length === 0) continue;
     const { task: t, why } = taskEarlyKillWhy(k, proc, forceEarly);
     if (!t) {
-      k.trail('collect_procs', `${proc.comm}:${proc.pid} not collected: ${why}`, { pid: proc.pid });
+      if (k.tracing) k.trail('collect_procs', `${proc.comm}:${proc.pid} not collected: ${why}`, { pid: proc.pid });
       continue;
     }
     for (const m of mine) {
       out.push({ task: t, addr: m.addr, addrValid: true, sizeShift: shift });
-      k.trail('collect_procs', `collected ${t.comm}:${t.tid} at ${hexPfn(m.addr)} lsb ${shift}: ${why}`, { pid: proc.pid, tid: t.tid, addr: hexPfn(m.addr) });
+      if (k.tracing) k.trail('collect_procs', `collected ${t.comm}:${t.tid} at ${hexPfn(m.addr)} lsb ${shift}: ${why}`, { pid: proc.pid, tid: t.tid, addr: hexPfn(m.addr) });
     }
   }
   return out;
@@ -309,10 +309,10 @@ function killProc(k: Kernel, tk: ToKill, pfn: number, flags: number): void {
   mfLog(k, pfn, `${k.profile.killProcVerb} ${t.comm}:${t.tid} due to hardware memory corruption`);
   if (flags & MF_ACTION_REQUIRED && t === k.current) {
     k.forceSigMceerr(t, BUS_MCEERR_AR, tk.addr, tk.sizeShift);
-    k.trail('kill_proc', `SIGBUS BUS_MCEERR_AR (forced) to ${t.comm}:${t.tid} si_addr ${hexPfn(tk.addr)} lsb ${tk.sizeShift}: it is current and MF_ACTION_REQUIRED`, { tid: t.tid });
+    if (k.tracing) k.trail('kill_proc', `SIGBUS BUS_MCEERR_AR (forced) to ${t.comm}:${t.tid} si_addr ${hexPfn(tk.addr)} lsb ${tk.sizeShift}: it is current and MF_ACTION_REQUIRED`, { tid: t.tid });
   } else {
     k.sendSigMceerr(t, BUS_MCEERR_AO, tk.addr, tk.sizeShift);
-    k.trail('kill_proc', `SIGBUS BUS_MCEERR_AO to ${t.comm}:${t.tid} si_addr ${hexPfn(tk.addr)} lsb ${tk.sizeShift}${flags & MF_ACTION_REQUIRED ? ': not the consuming thread' : ': action optional'}`, { tid: t.tid });
+    if (k.tracing) k.trail('kill_proc', `SIGBUS BUS_MCEERR_AO to ${t.comm}:${t.tid} si_addr ${hexPfn(tk.addr)} lsb ${tk.sizeShift}${flags & MF_ACTION_REQUIRED ? ': not the consuming thread' : ': action optional'}`, { tid: t.tid });
   }
 }
 

@@ -95,7 +95,8 @@ export interface KernelProfile {
    */
   mfPrFmt: boolean;
   /**
-   * ≤5.18 unpoison_memory(): every refusal returns 0 (`Page was already unpoisoned`, `Someone
+   * ≤5.16 unpoison_memory() (until bf181c582588 "mm/hwpoison: fix unpoison_memory()", v5.17,
+   * which returns -EBUSY): every refusal returns 0 (`Page was already unpoisoned`, `Someone
    * grabs/maps …`), `Memory failure is now running on %#lx` for a THP, `Software-unpoisoned free
    * page %#lx` for a refcount-0 page; no hw/slab/huge-zero checks (kernel-model.md §10 History).
    */

@@ -278,7 +278,7 @@ export const StepConfig = z
 
 export const Requires = z
   .object({
-    kernel: z.string().optional().describe('Kernel version range, e.g. ">=6.11" or ">=6.1 <6.12".'),
+    kernel: z.string().optional().describe('Kernel version range, e.g. ">=6.11", ">=6.1 <6.12", or alternatives joined by || ("<6.11 || >=6.18").'),
     features: z.array(z.string()).optional().describe('Machine features: ser, cmci, lmce, hwpoison-inject, cec.'),
     targets: z.array(z.enum(['sim', 'qemu'])).optional().describe('Targets able to run the case.'),
   })

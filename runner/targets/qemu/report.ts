@@ -225,6 +225,8 @@ export function toObservation(c: LoadedCase, run: CaseRun, kernel: string, profi
       if (!stopped && run.panic) {
         so.panic = run.panic;
         so.log = run.panicLog ?? [`Kernel panic - not syncing: ${run.panic}`];
+        // The pages and processes as last reported (for the templates of the panic's log lines).
+        if (last) so.answers = answersOf(last, profile, comms, base);
         obs.final.log.push(...so.log);
         obs.final.panic = run.panic;
         stopped = 'the kernel panicked';

@@ -169,6 +169,8 @@ export async function boot(o: BootOptions): Promise<BootResult> {
     child.kill('SIGKILL');
   }, o.timeoutMs);
   let lastEvent = 0;
+  let partial: string | undefined;
+  let joins = 0;
   const tail: string[] = [];
   let idle = false;
   const watchdog = o.idleTimeoutMs
@@ -184,10 +186,33 @@ export async function boot(o: BootOptions): Promise<BootResult> {
     rest += d;
     let nl: number;
     while ((nl = rest.indexOf('\n')) >= 0) {
-      const line = rest.slice(0, nl).replace(/\r$/, '');
+      let line = rest.slice(0, nl).replace(/\r$/, '');
       rest = rest.slice(nl + 1);
+      // With every kernel message on the console (loglevel=8 boots), a message can land in the
+      // middle of an agent line: "@@HWP {...[   12.3] msg" then "...}". Take the message out and
+      // join the halves.
+      if (partial !== undefined) {
+        line = partial + line;
+        partial = undefined;
+      }
       const at = line.indexOf('@@HWP ');
       if (at >= 0) {
+        const cut = /\[\s*\d+\.\d+\] .*$/.exec(line.slice(at));
+        if (cut && !line.trimEnd().endsWith('}')) {
+          const msg = cut[0];
+          line = line.slice(0, at + cut.index);
+          consoleLines.push(msg);
+          tail.push(msg);
+          const pmsg = /Kernel panic - not syncing: (.*)$/.exec(msg);
+          if (pmsg && panic === undefined) {
+            panic = pmsg[1]!.trim();
+            setTimeout(() => child.kill('SIGKILL'), 300);
+          }
+          if (joins++ < 50) {
+            partial = line;
+            continue;
+          }
+        }
         try {
           const ev = JSON.parse(line.slice(at + 6)) as AgentEvent;
           events.push(ev);

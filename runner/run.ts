@@ -136,6 +136,8 @@ export function defaultJobs(): number {
 interface Job {
   index: number;
   p: Planned;
+  /** The case's name, as the worker that loaded it reported it (for deferred loads). */
+  name?: string;
 }
 
 export async function runCases(opts: RunOptions, planned: Planned[], reporters: Reporter[], signal?: AbortSignal): Promise<{ summary: RunSummary; results: CaseResult[] }> {
@@ -233,7 +235,7 @@ export interface WorkerJob {
   target: string;
 }
 
-export type WorkerReply = { kind: 'start'; index: number } | { kind: 'result'; index: number; result: CaseResult } | { kind: 'done' };
+export type WorkerReply = { kind: 'start'; index: number; name?: string } | { kind: 'result'; index: number; result: CaseResult } | { kind: 'done' };
 
 /** Extra time a worker gets past the case timeout (the target enforces it first) before it is killed. */
 const KILL_GRACE_MS = 2000;
@@ -259,7 +261,7 @@ async function runInWorkers(
   const failed = (j: Job, status: 'error' | 'timeout', reason: string, durationMs: number): CaseResult => ({
     id: j.p.id,
     file: j.p.file,
-    name: j.p.loaded?.name ?? j.p.id,
+    name: j.p.loaded?.name ?? j.name ?? j.p.id,
     target: opts.targetName,
     kernel: j.p.kernel ?? '',
     status,
@@ -314,7 +316,11 @@ async function runInWorkers(
       };
       w.on('message', (m: WorkerReply) => {
         if (settled) return;
-        if (m.kind === 'start') arm();
+        if (m.kind === 'start') {
+          const j = inflight.find((x) => x.index === m.index);
+          if (j && m.name) j.name = m.name;
+          arm();
+        }
         else if (m.kind === 'result') {
           disarm();
           inflight = inflight.filter((j) => j.index !== m.index);

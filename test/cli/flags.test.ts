@@ -54,7 +54,7 @@ t.test('--bail stops after the first failure, and the report says so', async (t)
 t.test('--timeout stops a runaway case', async (t) => {
   const r = await run([`${FIX}/runaway`, `${BASIC}/idle.yaml`, '--timeout', '300', '-j', '1']);
   t.equal(r.exitCode, 1);
-  t.match(r.stdout, /\nnot ok 2 - runaway\n {2}---\n {2}message: timeout after 300 ms/);
+  t.match(r.stdout, /\nnot ok 2 - runaway \# timeout: timeout after 300 ms\n {2}---\n {2}message: timeout after 300 ms/);
   t.match(r.stdout, /\nok 1 - idle machine\n/);
 });
 

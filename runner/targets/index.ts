@@ -34,7 +34,7 @@ export function qemuUnavailable(cacheDir = defaultCacheDir()): string | undefine
   if (process.env['HWPSIM_QEMU'] === 'off') return 'QEMU target not set up: disabled by HWPSIM_QEMU=off';
   if (!qemuInstalled()) return 'QEMU target not set up: run npm run qemu:setup (qemu-system-x86_64 is not installed)';
   const p = qemuSetupProblem(cacheDir);
-  return p ? `QEMU target not set up: run npm run qemu:setup (${p})` : undefined;
+  return p ? `QEMU target not set up: run npm run qemu:setup (${p.replace(/ \(run npm run qemu:setup\)$/, '')})` : undefined;
 }
 
 /** Profiles of the installed QEMU kernels that the model also knows ("6.1", "6.12"), oldest first. */

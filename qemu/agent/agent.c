@@ -601,6 +601,8 @@ static int resolve(struct ref *r) {
   if (!strcmp(r->kind, "file")) {
     struct cfile *f = file_by(r->file);
     if (!f) return -ENOENT;
+    /* A poisoned page keeps its pfn; touching it through a mapping would SIGBUS the agent. */
+    if (r->known && (read_u64_at("/proc/kpageflags", r->pfn) >> 19 & 1)) return 0;
     int fd = open(f->path, O_RDONLY);
     if (fd < 0) return -errno;
     void *m = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, r->page * PAGE);

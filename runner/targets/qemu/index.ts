@@ -57,6 +57,8 @@ function profileFor(c: LoadedCase, ctx: RunContext): string {
 }
 
 function needsOwnBoot(c: LoadedCase): boolean {
+  // The zero page (and the huge zero page) is shared by the whole boot: once poisoned, it stays.
+  if (/\bzero\b|huge-zero|zero-page/.test(c.source)) return true;
   if ((c.config.steps ?? []).some((s) => s.mce || s.corrected)) return true;
   if (c.config.machine?.sysctl?.['vm.memory_failure_recovery'] === 0) return true;
   if ((c.config.steps ?? []).some((s) => s.sysctl?.['vm.memory_failure_recovery'] === 0)) return true;

@@ -138,6 +138,8 @@ export function declaredName(source: string): string | undefined {
   if (/^[ ]+\S/.test(after.replace(/\r$/, ''))) return undefined;
   if (rest !== '' && !rest.startsWith(' ')) return undefined;
   const v = rest.trim();
+  // A double-quoted name with only JSON's escapes (\" \\ \n \t \uXXXX ...) means the same in YAML.
+  if (/^"(?:[^"\\]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"$/.test(v)) return JSON.parse(v) as string;
   if (v === '' || v.includes('#')) return undefined;
   let q = /^"([^"\\]*)"$/.exec(v);
   if (q) return q[1];

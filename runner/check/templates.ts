@@ -55,8 +55,6 @@ export function expandTemplate(pattern: string, refs: QueryAnswers['refs'], prim
     const e = r[ref];
     const v = e?.[kind as 'pfn' | 'addr' | 'phys'];
     if (v === undefined) throw new Error(`template ${whole}: ${ref} has no ${kind}`);
-    // printk's %#lx prints 0 as "0".
-    if (!plain && v === '0x0') return '0';
     return plain ? strip0x(v) : v;
   });
 }

@@ -185,11 +185,11 @@ t.test('21.24 memory_failure_queue overflow', async (t) => {
   });
   t.equal(r.log[0], `Memory failure: buffer overflow when queuing memory failure at ${hx(0x100010)}`);
 });
-t.test('21.25 number formatting: pfn 0 and octal input; sysfs takes a physical address', async (t) => {
+t.test('21.25 number formatting: pfn 0 prints as 0x0 (lib/vsprintf.c), octal input; sysfs takes a physical address', async (t) => {
   const w = simple(V);
   const r = debugfs(w, 'corrupt-pfn', '0');
-  t.equal(r.log[0], 'Injecting memory failure at pfn 0');
-  t.equal(r.log.at(-1), 'Memory failure: 0: recovery action for get hwpoison page: Ignored');
+  t.equal(r.log[0], 'Injecting memory failure at pfn 0x0');
+  t.equal(r.log.at(-1), 'Memory failure: 0x0: recovery action for get hwpoison page: Ignored');
   const pfn = pfnOf(w, 'free[0]');
   t.equal(hardOffline(w, pfn, 0x10).log[0], mf(pfn, 'recovery action for free buddy page: Recovered'));
 });

@@ -1,9 +1,13 @@
 // The kernel log: a ring of lines with the kernel's exact formats. Each subsystem's pr_fmt
 // prefix is applied by the caller's logger (e.g. "Memory failure: " for mm/memory-failure.c).
 
-/** printf's `%#lx`: lowercase hex with 0x, except that 0 prints as "0". */
+/**
+ * The kernel's `%#lx`: lowercase hex with 0x. Unlike C's printf, lib/vsprintf.c number() adds the
+ * 0x prefix to zero too (only octal drops it for zero): pfn 0 prints as "0x0", as seen on the
+ * Debian 6.12 kernel under QEMU.
+ */
 export function hexPfn(n: number | bigint): string {
-  return n === 0 || n === 0n ? '0' : `0x${n.toString(16)}`;
+  return `0x${n.toString(16)}`;
 }
 
 /** printf's `%lx`: lowercase hex without prefix. */

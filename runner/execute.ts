@@ -54,8 +54,10 @@ export async function executeLoaded(c: LoadedCase, target: SystemUnderTest, ctx:
       ...(timedOut ? { reason: timedOut.notRun } : c.config.todo ? { reason: c.config.todo } : {}),
       assertions: verdict.assertions,
       durationMs: performance.now() - t0,
-      log: obs.final.log,
-      trail: traced.steps.flatMap((s) => s.trail.map((e) => `${e.fn}: ${e.msg}`)),
+      // The log and the trail are for a failure's diagnostic: a passing simulator case does not
+      // carry them (they are most of what a worker would send back; the simulator can rerun it).
+      // Real-kernel logs are kept: hwpsim diff shows them.
+      ...((status === 'pass' || status === 'todo') && target.traces ? {} : { log: obs.final.log, trail: traced.steps.flatMap((s) => s.trail.map((e) => `${e.fn}: ${e.msg}`)) }),
       ...(obs.coverage ? { coverage: obs.coverage } : {}),
     };
   } catch (e) {

@@ -5,7 +5,8 @@
 // file:line:col errors and diagnostics) and comment-preserving rewrites (for `hwpsim record`).
 import { readFileSync, statSync } from 'node:fs';
 import { basename, relative } from 'node:path';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode } from 'yaml';
+import { type DocumentOptions, type ParseOptions, type SchemaOptions, isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode } from 'yaml';
+import { load as jsYamlLoad } from 'js-yaml';
 import type { z } from 'zod';
 import { CaseConfig } from './schema.js';
 import { describeIssue, knownKeysAt } from './messages.js';
@@ -131,8 +132,81 @@ export function caseIdFor(file: string, root: string | undefined): string {
   return root ? relative(root, file) || basename(file) : file;
 }
 
-/** Parses and validates case text. Throws CaseError with file:line:col on any problem. */
+/**
+ * Parses and validates case text. Throws CaseError with file:line:col on any problem.
+ *
+ * Fast path: js-yaml builds the plain data in a fraction of the time the `yaml` package takes,
+ * and positions are computed lazily (with `yaml`) only when something asks for one, which is
+ * for errors and failed expectations. Anything the fast path does not fully vouch for (anchors,
+ * aliases, tags, a parse error, an invalid case) goes through parseCaseFull(), which gives the
+ * precise error.
+ */
 export function parseCase(source: string, file: string, id: string = file): LoadedCase {
+  const data = source.length <= MAX_CASE_BYTES && !source.includes('\u0000') ? fastLoad(source) : undefined;
+  if (data !== undefined) {
+    const parsed = CaseConfig.safeParse(data);
+    if (parsed.success) {
+      let full: { doc: Document; lc: LineCounter } | undefined;
+      const fullDoc = (): { doc: Document; lc: LineCounter } => {
+        if (!full) {
+          const lc = new LineCounter();
+          full = { doc: parseDocument(source, { ...YAML_OPTIONS, lineCounter: lc }), lc };
+        }
+        return full;
+      };
+      const positionOf = (path: readonly (string | number)[]): Position =>
+        lazyPosition(() => {
+          const { doc, lc } = fullDoc();
+          return posAt(lc, nodeAt(doc, path)?.range?.[0] ?? 0);
+        });
+      const config = parsed.data;
+      const loaded: LoadedCase = { file, id, name: config.name ?? id, config, source, positionOf };
+      if (!checkReferences(loaded)) return loaded;
+    }
+  }
+  return parseCaseFull(source, file, id);
+}
+
+/** Anchors, aliases and tags: left to the full parser (alias-bomb limits, tag refusal). */
+const NEEDS_FULL_PARSER = /(?:^|[\s,[{])[&*!]\S|__proto__|constructor|prototype/m;
+
+/** js-yaml's load of a plain case, or undefined when the full parser must decide. */
+function fastLoad(source: string): unknown {
+  if (NEEDS_FULL_PARSER.test(source)) return undefined;
+  try {
+    const data = jsYamlLoad(source);
+    return data !== null && typeof data === 'object' && !Array.isArray(data) ? data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A position resolved on first read (the YAML node ranges are only parsed when needed). */
+function lazyPosition(get: () => Position): Position {
+  let p: Position | undefined;
+  return {
+    get line(): number {
+      return (p ??= get()).line;
+    },
+    get col(): number {
+      return (p ??= get()).col;
+    },
+  };
+}
+
+const YAML_OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = {
+  prettyErrors: false,
+  uniqueKeys: true,
+  merge: false,
+  strict: true,
+  // Only the core schema: no !!js/function or other executable tags.
+  schema: 'core',
+  customTags: [],
+  keepSourceTokens: false,
+};
+
+/** The full parser: `yaml` with node ranges, for precise errors. */
+function parseCaseFull(source: string, file: string, id: string): LoadedCase {
   if (source.length > MAX_CASE_BYTES) {
     throw new CaseError(file, { line: 1, col: 1 }, `file is ${source.length} bytes; a case may be at most ${MAX_CASE_BYTES} bytes`);
   }
@@ -143,17 +217,7 @@ export function parseCase(source: string, file: string, id: string = file): Load
     throw new CaseError(file, posAt(lc0, nul), 'binary data (NUL byte): expected a YAML text file');
   }
   const lc = new LineCounter();
-  const doc = parseDocument(source, {
-    lineCounter: lc,
-    prettyErrors: false,
-    uniqueKeys: true,
-    merge: false,
-    strict: true,
-    // Only the core schema: no !!js/function or other executable tags.
-    schema: 'core',
-    customTags: [],
-    keepSourceTokens: false,
-  });
+  const doc = parseDocument(source, { ...YAML_OPTIONS, lineCounter: lc });
   const problem = doc.errors[0] ?? doc.warnings[0];
   if (problem) {
     let at = posAt(lc, problem.pos[0]);

@@ -1,19 +1,22 @@
 // The simulated kernel: global state plus a syscall-like API. It knows nothing of YAML, cases or
 // reports; the runner's sim target drives it the way a workload drives a real kernel.
 import { EACCES, EBADF, EINVAL, EIO, ENOENT, EPERM } from './errno.js';
-import { Inode, canWriteback, type FsType, type SuperBlock } from './fs.js';
+import { Inode, type FsType, type SuperBlock } from './fs.js';
 import { KernelLog } from './printk.js';
 import type { KernelProfile } from './profiles.js';
 import { Process, SIGBUS, SIGKILL, Task, type DeliveredSignal, type Disposition, type SigInfo } from './sched.js';
 import { AnonVma, MM, PAGE_SIZE, VM_HUGETLB, VM_LOCKED, VM_SHARED, VM_WRITE, Vma } from './mm/mm.js';
 import { handleAccess, pageCacheGet, type AccessResult } from './mm/memory.js';
+import { filemapRead, filemapWrite, readFilePage } from './mm/filemap.js';
+import { vfsFsync, writebackInode } from './mm/page-writeback.js';
+import { dropPagecache, truncateInodePages } from './mm/truncate.js';
+import { migratePage } from './mm/migrate.js';
 import { KernelPanic } from './mm/memory-failure.js';
 import { PageAllocator, type PhysLayout } from './mm/page_alloc.js';
 import { PG, type Page } from './mm/page.js';
 import { Swap } from './mm/swap.js';
-import { hugetlbfsRead, hugetlbfsReadPage, hugetlbMeminfo } from './mm/hugetlb.js';
+import { hugetlbMeminfo } from './mm/hugetlb.js';
 import { thpMeminfo } from './mm/huge_memory.js';
-import { vmasCovering } from './mm/rmap.js';
 
 export interface TrailEvent {
   fn: string;
@@ -434,35 +437,21 @@ export class Kernel {
     return f ? this.inodes.get(f.inodeIno) : undefined;
   }
 
-  /** pread(): returns bytes read or -errno; poisoned shmem pages give -EIO (short read first). */
+  /** pread(): returns bytes read or -errno (mm/filemap.ts). */
   pread(task: Task, fd: number, page: number, pages: number): number {
     return this.syscall(
       task,
       () => {
         const inode = this.fileOf(task.group, fd);
-        if (!inode) return -EBADF;
-        if (inode.sb.fs === 'hugetlbfs') return hugetlbfsRead(this, inode, page, pages);
-        let done = 0;
-        for (let i = page; i < Math.min(page + pages, inode.sizePages); i++) {
-          const cached = inode.cache.get(i);
-          if (cached?.test(PG.hwpoison) && inode.sb.fs === 'tmpfs') {
-            return done > 0 ? done : -EIO;
-          }
-          if (!cached) this.readPageCache(inode, i);
-          done += PAGE_SIZE;
-        }
-        return done;
+        return inode ? filemapRead(this, inode, page, pages) : -EBADF;
       },
       -EIO,
     );
   }
 
-  /** What pread of one page returns: the data token, or an errno. */
+  /** What reading one page of a file returns: the data token, or an errno. */
   readFilePage(inode: Inode, index: number): { data: number } | { err: number } {
-    if (inode.sb.fs === 'hugetlbfs') return hugetlbfsReadPage(this, inode, index);
-    const cached = inode.cache.get(index);
-    if (cached?.test(PG.hwpoison) && inode.sb.fs === 'tmpfs') return { err: -EIO };
-    return { data: cached ? cached.data : (inode.disk.get(index) ?? 0) };
+    return readFilePage(this, inode, index);
   }
 
   /** The page-cache page of a file index, read in from disk if absent (filemap_read_folio). */
@@ -471,158 +460,49 @@ export class Kernel {
   }
 
 
-  /** pwrite() of whole pages: dirties page-cache pages; -EIO into a poisoned shmem page. */
+  /** pwrite() of whole pages (mm/filemap.ts). */
   pwrite(task: Task, fd: number, page: number, pages: number): number {
     return this.syscall(
       task,
       () => {
         const inode = this.fileOf(task.group, fd);
-        if (!inode) return -EBADF;
-        let done = 0;
-        for (let i = page; i < page + pages; i++) {
-          const cached = inode.cache.get(i);
-          if (cached?.test(PG.hwpoison)) {
-            if (inode.sb.fs === 'tmpfs') return done > 0 ? done : -EIO;
-          }
-          const p = cached && !cached.test(PG.hwpoison) ? cached : this.readPageCache(inode, i);
-          p.data = this.newDataToken();
-          p.set(PG.dirty);
-          if (i >= inode.sizePages) inode.sizePages = i + 1;
-          done += PAGE_SIZE;
-        }
-        return done;
+        return inode ? filemapWrite(this, inode, page, pages) : -EBADF;
       },
       -EIO,
     );
   }
 
-  /** fsync(): writes back dirty pages and reports a writeback error once per open file. */
+  /** fsync(): writes back dirty pages and reports a writeback error once per open file (mm/page-writeback.ts). */
   fsync(task: Task, fd: number): number {
     return this.syscall(
       task,
       () => {
         const f = task.group.files.get(fd);
         const inode = f ? this.inodes.get(f.inodeIno) : undefined;
-        if (!f || !inode) return -EBADF;
-        this.writeback(inode);
-        // tmpfs/shmem fsync never reports the mapping error (kernel-model.md §23 K3).
-        if (!canWriteback(inode.sb)) return 0;
-        if (inode.wbErr > f.wbErrSeen) {
-          f.wbErrSeen = inode.wbErr;
-          inode.wbErrSeen = true;
-          inode.asEio = false;
-          return -EIO;
-        }
-        return 0;
+        return f && inode ? vfsFsync(this, f, inode) : -EBADF;
       },
       -EIO,
     );
   }
 
-  /** Writeback of a file's dirty pages (folio_mkclean + write to disk). */
+  /** Writeback of a file's dirty pages. */
   writeback(inode: Inode): void {
-    if (!canWriteback(inode.sb)) return;
-    for (const [idx, p] of inode.cache) {
-      let dirty = p.test(PG.dirty);
-      for (const m of vmasCovering(p)) {
-        const pte = m.mapped ? m.vma.mm.pte(m.addr) : undefined;
-        if (pte?.kind === 'present' && pte.dirty) {
-          dirty = true;
-          pte.dirty = false;
-          pte.writable = false;
-        }
-      }
-      if (dirty && !p.test(PG.hwpoison)) {
-        inode.disk.set(idx, p.data);
-        p.clear(PG.dirty);
-      }
-    }
+    writebackInode(inode);
   }
 
-  /** ftruncate(): drops page-cache pages beyond the new size (poisoned ones stay poisoned). */
+  /** ftruncate() (mm/truncate.ts). */
   truncate(inode: Inode, pages: number): number {
-    return this.syscall(
-      null,
-      () => {
-        for (const [idx, p] of [...inode.cache]) {
-          if (idx < pages) continue;
-          for (const m of vmasCovering(p)) if (m.mapped) {
-            m.vma.mm.setPte(m.addr, undefined);
-            p.mapcount--;
-            p.refcount--;
-          }
-          inode.cache.delete(idx);
-          p.mapping = null;
-          this.alloc.put(p);
-        }
-        for (const idx of [...inode.disk.keys()]) if (idx >= pages) inode.disk.delete(idx);
-        inode.sizePages = pages;
-        return 0;
-      },
-      -EIO,
-    );
+    return this.syscall(null, () => (truncateInodePages(this, inode, pages), 0), -EIO);
   }
 
-  /** echo 1 > drop_caches: evicts clean, unmapped page-cache pages. */
+  /** echo 1 > /proc/sys/vm/drop_caches. */
   dropCaches(): void {
-    this.syscall(
-      null,
-      () => {
-        for (const inode of this.inodes.values()) {
-          if (!canWriteback(inode.sb)) continue;
-          for (const [idx, p] of [...inode.cache]) {
-            if (p.test(PG.dirty) || p.mapcount > 0 || p.test(PG.hwpoison)) continue;
-            inode.cache.delete(idx);
-            p.mapping = null;
-            this.alloc.put(p);
-          }
-        }
-      },
-      undefined,
-    );
+    this.syscall(null, () => dropPagecache(this), undefined);
   }
 
-  /** Migrates a page's contents to a new page (migrate_pages for soft offline): 0 or -errno / count. */
+  /** migrate_pages() of one page (mm/migrate.ts). */
   migratePage(old: Page): number {
-    const folio = old.folio();
-    if (folio.order > 0) return 1;
-    const page = this.alloc.alloc();
-    page.kind = old.kind;
-    page.flags = old.flags & ~(PG.hwpoison | PG.buddy);
-    page.mapping = old.mapping;
-    page.index = old.index;
-    page.data = old.data;
-    page.memcgIno = old.memcgIno;
-    page.swapSlot = old.swapSlot;
-    page.refcount = 0;
-    for (const m of vmasCovering(old)) {
-      if (!m.mapped) continue;
-      const pte = m.vma.mm.pte(m.addr);
-      if (pte?.kind !== 'present') continue;
-      pte.pfn = page.pfn;
-      old.mapcount--;
-      old.refcount--;
-      page.mapcount++;
-      page.refcount++;
-    }
-    if (old.mapping instanceof Inode && old.mapping.cache.get(old.index) === old) {
-      old.mapping.cache.set(old.index, page);
-      old.refcount--;
-      page.refcount++;
-    }
-    if (old.test(PG.swapcache)) {
-      this.swap.cache.set(old.swapSlot, page);
-      old.clear(PG.swapcache);
-      old.refcount--;
-      page.refcount++;
-    }
-    old.mapping = null;
-    old.clear(PG.lru | PG.dirty | PG.active | PG.mlocked | PG.unevictable | PG.swapbacked);
-    old.kind = 'free';
-    // The old page keeps one reference: page_handle_poison takes it out of circulation.
-    old.refcount = 1;
-    this.trail('migrate_pages', `pfn ${old.pfn.toString(16)} -> ${page.pfn.toString(16)}`);
-    return 0;
+    return migratePage(this, old);
   }
 
   /** hwpoison_filter(): true when the registered filter rejects the page. */

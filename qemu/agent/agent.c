@@ -227,8 +227,48 @@ static int file_fd(const char *name) {
   return -1;
 }
 
-static void spin_until_stop(void) {
+/* Not inlined: the host injects a machine check only while the vCPU's RIP is inside this loop
+ * (its address travels in the `mce` event), so the #MC hits the spinner, not the controller. */
+__attribute__((noinline, aligned(64))) static void spin_until_stop(void) {
   while (!sh->stop) __asm__ volatile("pause" ::: "memory");
+}
+
+/* Machine check exceptions taken so far (the "MCE:" row of /proc/interrupts, all CPUs). */
+static long mce_count(void) {
+  FILE *f = fopen("/proc/interrupts", "r");
+  if (!f) return -1;
+  char line[1024];
+  long total = -1;
+  while (fgets(line, sizeof line, f)) {
+    char *p = line;
+    while (*p == ' ') p++;
+    if (strncmp(p, "MCE:", 4)) continue;
+    total = 0;
+    p += 4;
+    for (;;) {
+      char *e;
+      long v = strtol(p, &e, 10);
+      if (e == p) break;
+      total += v;
+      p = e;
+    }
+  }
+  fclose(f);
+  return total;
+}
+
+/* State letter of a task ('R' running, 'S' sleeping, …; 0 when it is gone). */
+static char task_state(pid_t pid, pid_t tid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, tid);
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  char *q = strrchr(buf, ')');
+  return q && q[1] == ' ' ? q[2] : 0;
 }
 
 /* Executes one command in the calling thread; writes a JSON object body into r. */
@@ -400,6 +440,23 @@ static void exec_cmd(char *line, struct sb *r) {
     /* Reply first, then run user code until the controller sets sh->stop (or a SIGBUS hits). */
     sb_add(r, ",\"ret\":0,\"errno\":0}\n");
     return;
+  } else if (!strcmp(c, "sigbus") && n >= 2) {
+    /* A fork()ed workload process takes its own SIGBUS disposition (it inherits the parent's). */
+    sigbus_mode = !strcmp(a[1], "default") ? 1 : !strcmp(a[1], "ignore") ? 2 : !strcmp(a[1], "block") ? 3 : 0;
+    sigset_t ss;
+    sigemptyset(&ss);
+    sigaddset(&ss, SIGBUS);
+    sigprocmask(sigbus_mode == 3 ? SIG_BLOCK : SIG_UNBLOCK, &ss, NULL);
+    if (sigbus_mode == 2) signal(SIGBUS, SIG_IGN);
+    else {
+      struct sigaction sa = {0};
+      sa.sa_sigaction = on_sigbus;
+      sa.sa_flags = SA_SIGINFO | SA_RESTART;
+      sigaction(SIGBUS, &sa, NULL);
+    }
+  } else if (!strcmp(c, "comm") && n >= 2) {
+    ret = prctl(PR_SET_NAME, a[1], 0, 0, 0);
+    if (ret < 0) ret = -errno;
   } else if (!strcmp(c, "mcekillget")) {
     ret = prctl(PR_MCE_KILL_GET, 0, 0, 0, 0);
   } else {
@@ -749,6 +806,13 @@ static void add_procs(struct sb *s) {
   sb_add(s, "}");
 }
 
+/* The refs' frames when the running step started (the last step's resolution): a step's
+ * kpageflags/kpagecount are read there, as the simulator does, so a page that migrated (soft
+ * offline) or was refaulted is judged at the frame the step acted on. */
+static unsigned long start_pfn[MAXREF];
+static int start_known[MAXREF];
+static int at_step;
+
 static void add_refs(struct sb *s, char **probes, int nprobes) {
   sb_add(s, ",\"refs\":{");
   for (int i = 0; i < nrefs; i++) {
@@ -757,13 +821,15 @@ static void add_refs(struct sb *s, char **probes, int nprobes) {
     sb_add(s, "%s", i ? "," : "");
     sb_json_str(s, r->name);
     sb_add(s, ":{");
-    if (r->known) sb_add(s, "\"pfn\":\"0x%lx\",\"kpf\":\"%lu\",\"kpc\":%lu", r->pfn, read_u64_at("/proc/kpageflags", r->pfn), read_u64_at("/proc/kpagecount", r->pfn));
+    int known = r->known || (at_step && start_known[i]);
+    unsigned long pfn = at_step && start_known[i] ? start_pfn[i] : r->pfn;
+    if (known) sb_add(s, "\"pfn\":\"0x%lx\",\"kpf\":\"%lu\",\"kpc\":%lu", r->pfn, read_u64_at("/proc/kpageflags", pfn), read_u64_at("/proc/kpagecount", pfn));
     if (!strcmp(r->kind, "proc")) {
       struct cproc *p = cproc_by(r->proc);
-      sb_add(s, "%s\"addr\":\"0x%lx\"", r->known ? "," : "", r->vaddr);
+      sb_add(s, "%s\"addr\":\"0x%lx\"", known ? "," : "", r->vaddr);
       if (p && prec_of(p)->state == 1) sb_add(s, ",\"pagemap\":\"0x%lx\",\"pid\":%d", pagemap_of(prec_of(p)->pid, r->vaddr), prec_of(p)->pid);
     }
-    for (int j = 0; j < nprobes; j++) if (!strcmp(probes[j], r->name)) sb_add(s, "%s\"data\":\"%s\"", (r->known || !strcmp(r->kind, "proc")) ? "," : "", probe_data(r));
+    for (int j = 0; j < nprobes; j++) if (!strcmp(probes[j], r->name)) sb_add(s, "%s\"data\":\"%s\"", (known || !strcmp(r->kind, "proc")) ? "," : "", probe_data(r));
     sb_add(s, "}");
   }
   sb_add(s, "}");
@@ -924,6 +990,7 @@ static void do_step(char **a, int n) {
   int na = n - 5;
   struct sb s = {0};
   int rec0 = sh->nrec;
+  for (int i = 0; i < nrefs; i++) { start_pfn[i] = refs[i].pfn; start_known[i] = refs[i].known; }
   long ret = 0;
   int err = 0;
   char reply[8192] = "";
@@ -1005,20 +1072,41 @@ static void do_step(char **a, int n) {
       struct ref *r = strcmp(act[3], "-") ? ref_by(act[3]) : NULL;
       if (r) resolve(r);
       struct cproc *p = strcmp(act[1], "-") ? cproc_by(act[1]) : NULL;
+      long before = mce_count();
       sh->stop = 0;
-      if (p) proc_call(p, act[2], "spin", reply, sizeof reply, 5000);
-      out("{\"ev\":\"mce\",\"i\":%d,\"phys\":\"0x%lx\",\"pfn\":\"0x%lx\"}", idx, r && r->known ? r->pfn * PAGE : 0UL, r && r->known ? r->pfn : 0UL);
-      char line[256];
-      if (!p) {
-        /* No consumer: spin here in a helper so the vCPU runs user code. */
-        pid_t h = fork();
-        if (h == 0) { spin_until_stop(); _exit(0); }
-        while (fgets(line, sizeof line, console_in) && strncmp(line, "mce-done", 8)) {}
-        sh->stop = 1;
-        waitpid(h, NULL, 0);
+      pid_t spid = 0, stid = 0, h = 0;
+      if (p) {
+        proc_call(p, act[2], "spin", reply, sizeof reply, 5000);
+        char *t = strstr(reply, "\"tid\":");
+        if (t) stid = atoi(t + 6);
+        spid = prec_of(p)->pid;
       } else {
+        /* No consumer: spin here in a helper so the vCPU runs user code. */
+        h = fork();
+        if (h == 0) { spin_until_stop(); _exit(0); }
+      }
+      /* The host answers "mce-done N" (N machine check exceptions raised), "mce-done missed"
+       * (it could not catch the vCPU in the spin loop: ask again) or plain "mce-done". */
+      char line[256];
+      for (int attempt = 0; attempt < 4; attempt++) {
+        out("{\"ev\":\"mce\",\"i\":%d,\"phys\":\"0x%lx\",\"pfn\":\"0x%lx\",\"spin\":\"0x%lx\",\"try\":%d}", idx, r && r->known ? r->pfn * PAGE : 0UL, r && r->known ? r->pfn : 0UL, (unsigned long)&spin_until_stop, attempt);
+        line[0] = 0;
         while (fgets(line, sizeof line, console_in) && strncmp(line, "mce-done", 8)) {}
-        sh->stop = 1;
+        if (!strncmp(line, "mce-done missed", 15)) continue;
+        int raised = atoi(line + 8);
+        /* Wait (bounded) until the guest has taken the #MC: on a loaded host the vCPU may not
+         * have run since the injection. */
+        for (int w = 0; raised > 0 && before >= 0 && w < 200 && mce_count() < before + raised; w++) msleep(50);
+        break;
+      }
+      sh->stop = 1;
+      if (h > 0) waitpid(h, NULL, 0);
+      /* The #MC's task work (memory_failure, the signal) runs before the spinner returns to user
+       * mode; once it has left the loop (sleeping, dead) it is done. */
+      if (spid > 0 && stid > 0) for (int w = 0; w < 200; w++) {
+        char st = task_state(spid, stid);
+        if (st == 0 || st == 'S' || st == 'Z' || st == 'X' || st == 'D' || st == 'T') break;
+        msleep(50);
       }
       reply[0] = 0;
     } else {
@@ -1039,7 +1127,9 @@ static void do_step(char **a, int n) {
   add_signals(&s, rec0, rec1);
   add_procs(&s);
   sh->probing = 1;
+  at_step = 1;
   add_refs(&s, probes, nprobes);
+  at_step = 0;
   sh->probing = 0;
   add_meminfo(&s);
   add_mfstats(&s);
@@ -1083,8 +1173,14 @@ static void controller(const char *program) {
       /* N free huge pages, as the case's fresh machine has. Pages poisoned by earlier cases of the
        * boot can stay counted in the pool without being free: grow the pool by the deficit. After
        * many cases memory is fragmented: compact first. */
-      long want = atol(a[1]), total = want;
+      long want = atol(a[1]);
+      /* Pool reset: free every free huge page of earlier cases, drop the page cache and compact,
+       * so 2 MiB runs are found again; what stays (poisoned, still held) is counted on top. */
+      write_file("/proc/sys/vm/nr_hugepages", "0");
+      write_file("/proc/sys/vm/drop_caches", "3");
       write_file("/proc/sys/vm/compact_memory", "1");
+      long stuck = meminfo_value("HugePages_Total");
+      long total = want + (stuck > 0 ? stuck : 0);
       for (int k = 0; k < 4; k++) {
         char v[32];
         snprintf(v, sizeof v, "%ld", total);

@@ -124,6 +124,13 @@ export interface KernelProfile {
    * v6.10). Before, such a record is a data load / instruction fetch in kernel: PANIC.
    */
   mceSeamNonRoot: boolean;
+  /**
+   * v6.5 (e40879b6d7d8, "x86/MCE: Check a hw error's address to determine proper recovery
+   * action"): a user-mode #MC picks kill_me_now when mce_usable_address() fails. Before, the
+   * choice was kill_current_task (no RIPV): an unusable address (e.g. MISC LSB > PAGE_SHIFT)
+   * still went to kill_me_maybe -> memory_failure() of the masked address (checked on 6.1.192).
+   */
+  mceUserUsableAddressCheck: boolean;
 }
 
 interface Row extends Omit<KernelProfile, 'major' | 'minor'> {}
@@ -174,6 +181,7 @@ const ROWS: Row[] = [
     hugetlbNonPmdIgnored: true,
     mceUncorrectedInKernelRow: false,
     mceSeamNonRoot: false,
+    mceUserUsableAddressCheck: false,
   },
   {
     version: '6.1',
@@ -212,6 +220,7 @@ const ROWS: Row[] = [
     hugetlbNonPmdIgnored: false,
     mceUncorrectedInKernelRow: false,
     mceSeamNonRoot: false,
+    mceUserUsableAddressCheck: false,
   },
   {
     // 6.11 mainline (≈): Jane Chu's series is in (madvise AR, SIGBUS on unmap failure / unsplit
@@ -253,6 +262,7 @@ const ROWS: Row[] = [
     hugetlbNonPmdIgnored: false,
     mceUncorrectedInKernelRow: true,
     mceSeamNonRoot: true,
+    mceUserUsableAddressCheck: true,
   },
   {
     version: '6.12',
@@ -291,6 +301,7 @@ const ROWS: Row[] = [
     hugetlbNonPmdIgnored: false,
     mceUncorrectedInKernelRow: true,
     mceSeamNonRoot: true,
+    mceUserUsableAddressCheck: true,
   },
   {
     version: '6.18',
@@ -329,6 +340,7 @@ const ROWS: Row[] = [
     hugetlbNonPmdIgnored: false,
     mceUncorrectedInKernelRow: true,
     mceSeamNonRoot: true,
+    mceUserUsableAddressCheck: true,
   },
 ];
 

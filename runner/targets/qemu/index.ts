@@ -10,7 +10,7 @@ import type { LoadedCase } from '../../case/load.js';
 import type { CaseObservation, RunContext, SystemUnderTest } from '../target.js';
 import { buildInitramfs, initramfsWithProgram } from './build.js';
 import { defaultCacheDir, findKernels, kernelForProfile, type KernelInfo } from './kernels.js';
-import { injectInUserMode, planRecords } from './mce.js';
+import { injectInUserMode, planRecords, raisesMc } from './mce.js';
 import { buildProgram, unsupportedReason, Unsupported, type Program } from './program.js';
 import { toObservation, type CaseRun } from './report.js';
 import { boot, type AgentEvent } from './vm.js';
@@ -61,6 +61,12 @@ function needsOwnBoot(c: LoadedCase): boolean {
   if (/\bzero\b|huge-zero|zero-page/.test(c.source)) return true;
   if ((c.config.steps ?? []).some((s) => s.mce || s.corrected)) return true;
   if (c.config.machine?.sysctl?.['vm.memory_failure_recovery'] === 0) return true;
+  // unpoison_pr_info() is rate-limited (10 lines per 5 s, one state for the whole boot): cases
+  // sharing a boot would lose each other's "Unpoison:" lines.
+  if ((c.config.steps ?? []).some((s) => s['unpoison-pfn'] !== undefined)) return true;
+  // Huge pages: a long shared boot leaves poisoned/dissolved huge pages behind, and 2 MiB of
+  // contiguous free memory may no longer be found for the case's pool.
+  if ((c.config.machine?.hugepages?.['2M'] ?? 0) > 0 && /tinjpage/.test(c.file)) return true;
   if ((c.config.steps ?? []).some((s) => s.sysctl?.['vm.memory_failure_recovery'] === 0)) return true;
   return false;
 }
@@ -108,18 +114,26 @@ export function createQemuTarget(opts: QemuTargetOptions = {}): QemuTarget {
           const job = current ? byId.get(current) : undefined;
           const plan = job?.program.mce.find((p) => p.step === ev['i']);
           const phys = BigInt(typeof ev['phys'] === 'string' ? ev['phys'] : '0');
+          const spin = typeof ev['spin'] === 'string' && ev['spin'] !== '0x0' ? BigInt(ev['spin']) : undefined;
+          // "mce-done N": N machine check exceptions raised (the agent waits until the guest has
+          // taken them); "mce-done missed": nothing injected, the agent asks again.
+          let answer = 'mce-done 0';
           try {
             if (plan) {
               const recs = planRecords(plan, phys, (r) => physOf.get(r));
-              const mon = await vm.monitor();
-              const ok = await injectInUserMode(mon, recs);
-              if (!ok) say(`qemu: could not catch the vCPU in user mode for step ${String(ev['i'])}`);
+              if (recs.length > 0) {
+                const mon = await vm.monitor();
+                const res = await injectInUserMode(mon, recs, spin);
+                if (res === 'missed') say(`qemu: could not catch the vCPU in user mode for step ${String(ev['i'])} (try ${String(ev['try'] ?? 0)})`);
+                answer = res === 'missed' ? 'mce-done missed' : `mce-done ${recs.some(raisesMc) ? 1 : 0}`;
+              }
             }
           } catch (e) {
             say(`qemu: mce injection failed: ${e instanceof Error ? e.message : String(e)}`);
+            answer = 'mce-done missed';
           }
           await new Promise((r) => setTimeout(r, 300));
-          vm.send('mce-done');
+          vm.send(answer);
         }
       };
       const timeoutMs = (opts.bootTimeoutMs ?? 60_000) + jobs.reduce((n, j) => n + j.timeoutMs, 0);

@@ -29,18 +29,43 @@ export function planRecords(plan: McePlan, phys: bigint, physOf: (ref: string) =
   }));
 }
 
-/** Pauses the VM until it is in user mode (CPL 3), injects, and lets it go on. */
-export async function injectInUserMode(mon: Monitor, recs: MonitorMce[], tries = 400): Promise<boolean> {
-  for (let i = 0; i < tries; i++) {
-    await mon.cmd('stop');
-    const regs = await mon.cmd('info registers');
-    if (/\bCPL=3\b/.test(regs)) {
-      for (const r of recs) await mon.cmd(`mce ${r.cpu} ${r.bank} ${hex(r.status)} ${hex(r.mcgStatus)} ${hex(r.addr)} ${hex(r.misc)}`);
+/** Whether a record raises a machine check exception (QEMU raises #MC for UC errors only). */
+export const raisesMc = (r: MonitorMce): boolean => (r.status & (1n << 61n)) !== 0n;
+
+export type InjectResult = 'injected' | 'missed';
+
+/**
+ * Pauses the VM until its vCPU runs user code (CPL 3) inside the agent's spin loop (RIP within
+ * [spin, spin+SPIN_BYTES) when the agent told us where the loop is), injects, and lets it go on.
+ * The vCPU is only looked at while stopped, so the #MC is pending at exactly that instruction.
+ * Under load many samples land in the kernel (timer ticks, the console): keep trying for up to
+ * `budgetMs`. A monitor error before the injection lets the VM go on and reports 'missed' (the
+ * agent asks again); after it, 'injected' (injecting twice would be a second #MC).
+ */
+export async function injectInUserMode(mon: Monitor, recs: MonitorMce[], spin?: bigint, budgetMs = 20_000): Promise<InjectResult> {
+  const t0 = Date.now();
+  for (let i = 0; Date.now() - t0 < budgetMs; i++) {
+    let stopped = false;
+    try {
+      await mon.cmd('stop');
+      stopped = true;
+      const regs = await mon.cmd('info registers');
+      const rip = /\bRIP=([0-9a-fA-F]+)/.exec(regs);
+      const inSpin = spin === undefined || (rip !== null && BigInt(`0x${rip[1]}`) - spin >= 0n && BigInt(`0x${rip[1]}`) - spin < SPIN_BYTES);
+      if (/\bCPL=3\b/.test(regs) && inSpin) {
+        for (const r of recs) await mon.cmd(`mce ${r.cpu} ${r.bank} ${hex(r.status)} ${hex(r.mcgStatus)} ${hex(r.addr)} ${hex(r.misc)}`);
+        await mon.cmd('cont').catch(() => mon.cmd('cont'));
+        return 'injected';
+      }
       await mon.cmd('cont');
-      return true;
+      stopped = false;
+    } catch {
+      if (stopped) await mon.cmd('cont').catch(() => undefined);
     }
-    await mon.cmd('cont');
-    await new Promise((res) => setTimeout(res, 5 + (i % 7)));
+    await new Promise((res) => setTimeout(res, 3 + (i % 11)));
   }
-  return false;
+  return 'missed';
 }
+
+/** The agent's spin loop is a few instructions in a 64-byte aligned function. */
+const SPIN_BYTES = 64n;

@@ -4,6 +4,7 @@
 import type { LoadedCase } from '../../case/load.js';
 import type { Expectation, MappingConfig, StepConfig } from '../../case/schema.js';
 import { parseSize } from '../../case/size.js';
+import { parseMce } from '../../../tsrc/tools/mce-inject/index.js';
 
 export interface Ref {
   /** The case's text, e.g. "victim.buf[3]". */
@@ -124,8 +125,32 @@ export function unsupportedReason(c: LoadedCase, profile: string, vmMemoryMb: nu
       const ctx = s.mce.context ?? 'user';
       if (ctx !== 'user') return `machine checks in ${ctx} context are not injected (only user mode is safe to aim at)`;
       if (s.mce.file) return 'mce record files are not supported by the qemu target yet';
+      const why = recordsUnsupported(s.mce.records);
+      if (why) return why;
     }
     if (s.corrected) return 'corrected errors are not injected by the qemu target yet';
+  }
+  return undefined;
+}
+
+/**
+ * What QEMU's `mce` monitor command cannot deliver: it sets the bank and MCG_STATUS and raises a
+ * broadcast-free #MC for every UC error (a CE only sits in the bank for the poller). There is no
+ * LMCE (MCG_CAP.LMCE_P is not offered), no CMCI, no poll-mode delivery of a UC error, no TDX.
+ */
+export function recordsUnsupported(records: string | undefined): string | undefined {
+  if (!records) return undefined;
+  let recs;
+  try {
+    recs = parseMce(records.replace(/\{[a-z]+:[^}]+\}/g, '0'));
+  } catch {
+    return undefined;
+  }
+  for (const r of recs) {
+    if (r.mcgStatus & (1n << 3n)) return 'QEMU has no local machine checks (MCG_STATUS.LMCES; no MCG_CAP.LMCE_P)';
+    if (r.mcgStatus & (1n << 12n)) return 'QEMU has no TDX: no SEAM non-root machine checks (MCG_STATUS.SEAM_NR)';
+    const uc = (r.status & (1n << 61n)) !== 0n;
+    if (uc && r.raise === 'poll') return 'QEMU has no CMCI and raises a #MC for every UC error: a UC record cannot be found by the poller';
   }
   return undefined;
 }
@@ -156,6 +181,9 @@ export function buildProgram(c: LoadedCase, id: string): Program {
     maps.set(p.name, pm);
     if (p.parent) {
       L.push(`step -1 1 10 - fork ${p.parent} ${p.name}`);
+      // fork() copies the parent's comm and SIGBUS disposition; the case's own ones apply after it.
+      L.push(`pcall ${p.name} main comm ${(p.comm ?? p.name).slice(0, 15)}`);
+      if (p.sigbus) L.push(`pcall ${p.name} main sigbus ${p.sigbus}`);
       if (p['mce-kill']) L.push(`pcall ${p.name} main prctl 33 1 ${({ late: 0, early: 1, default: 2 })[p['mce-kill']]} 0 0`);
     } else {
       L.push(`proc ${p.name} ${p.sigbus ?? 'handler'} ${p['mce-kill'] ?? 'default'} ${p.comm ?? p.name} ${p.memcg ? `hwp-${p.memcg}` : '-'}`);

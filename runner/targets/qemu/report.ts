@@ -247,6 +247,16 @@ export function toObservation(c: LoadedCase, run: CaseRun, kernel: string, profi
     }
     for (const [name, p] of Object.entries(ev.procs ?? {})) prevProcs.set(name, p);
     const answers = answersOf(ev, profile, comms, base);
+    // A step's {pfn:REF}/{phys:REF} are the frames the refs had when the step started (as the
+    // simulator resolves them before the action): after a migration (soft offline) the agent
+    // reports the page's new pfn, but the kernel's lines name the old one.
+    for (const [name, r] of Object.entries(last?.refs ?? {})) {
+      const e = answers.refs?.[name];
+      if (r.pfn && e) {
+        e.pfn = r.pfn;
+        e.phys = `0x${(BigInt(r.pfn) * 4096n).toString(16)}`;
+      }
+    }
     if (s.prctl) answers.prctl = ev.ret;
     const so: StepObservation = { index: i, ret: ev.ret, log: ev.log ?? [], signals, trail: [], answers };
     obs.steps.push(so);

@@ -97,7 +97,7 @@ export class Monitor {
       }
     }
   }
-  private async until(marker: string, timeoutMs = 5000): Promise<string> {
+  private async until(marker: string, timeoutMs = 30_000): Promise<string> {
     const t0 = Date.now();
     for (;;) {
       const i = this.buf.indexOf(marker);

@@ -122,6 +122,28 @@ function dequeueHugeFolio(k: Kernel, h: Hstate): Page | undefined {
   return undefined;
 }
 
+/**
+ * alloc_migrate_hugetlb_folio() (alloc_migrate_huge_page() on 6.1): the migration-target
+ * allocator alloc_hugetlb_folio_nodemask() falls back to a fresh huge page from the buddy
+ * allocator when the pool has no free page. Neither vm.nr_overcommit_hugepages nor the surplus
+ * count is consulted (the page is "temporary", counted in nr_huge_pages while it lives);
+ * gigantic pages cannot be allocated this way. After migration move_hugetlb_state() hands the
+ * temporary status to the old page, which goes back to the buddy allocator when freed: net
+ * HugePages_Total is unchanged. Checked on 6.12.117: soft offline with an empty pool succeeds.
+ */
+function allocMigrateHugetlbFolio(k: Kernel, h: Hstate): Page | undefined {
+  if (h.shift === 30) return undefined;
+  const head = k.alloc.allocContig(h.order, 0);
+  if (!head) return undefined;
+  head.kind = 'hugetlb';
+  head.hugetlb = { free: false, size: h.shift, rawErrors: [] };
+  head.refcount = 0;
+  head.flags = PG.head | PG.uptodate;
+  h.nrHugePages++;
+  k.trail('alloc_migrate_hugetlb_folio', `no free ${h.kb} kB pool page: fresh temporary huge page ${hexPfn(head.pfn)}`);
+  return head;
+}
+
 /** free_huge_folio(): the last reference went; the folio returns to its pool's free list. */
 export function freeHugeFolio(k: Kernel, folio: Page): void {
   const h = hstateOf(k, folio);
@@ -408,25 +430,29 @@ export function findHugeMapping(mm: MM, pfn: number): { addr: number; shift: num
 // ---- memory_failure ----------------------------------------------------------------------------
 
 /**
- * folio_set_hugetlb_hwpoison(): sets PG_hwpoison on the folio and records the raw page. true
- * (-EHWPOISON) when the folio was already poisoned; a new raw page of an already poisoned folio
- * is counted here (num_poisoned_pages_inc), the first one by action_result().
+ * folio_set_hugetlb_hwpoison() / hugetlb_update_hwpoison(): sets PG_hwpoison on the folio and
+ * records the raw page. Returns 0 (folio newly poisoned), 'folio' (MF_HUGETLB_FOLIO_PRE_POISONED:
+ * the folio was poisoned already, this raw page is new or the list is unreliable) or 'page'
+ * (MF_HUGETLB_PAGE_PRE_POISONED: this exact raw page is recorded). Before the mf_stats fix
+ * (a148a2040191, in 6.12.117 stable: the 'already-poisoned-page' style) a new raw page of an
+ * already poisoned folio is counted here (num_poisoned_pages_inc) and both cases are -EHWPOISON;
+ * with it, action_result(MF_MSG_HUGE) counts it.
  */
-function setHugetlbHwpoison(k: Kernel, folio: Page, page: Page): boolean {
+function setHugetlbHwpoison(k: Kernel, folio: Page, page: Page): 0 | 'folio' | 'page' {
   const was = folio.test(PG.hwpoison);
   folio.set(PG.hwpoison);
   const hs = folio.hugetlb!;
-  if (hs.unreliable) return true;
-  if (hs.rawErrors.includes(page.pfn)) return true;
+  if (hs.unreliable) return 'folio';
+  if (hs.rawErrors.includes(page.pfn)) return 'page';
   // ≤6.0: no raw error list: TestSetPageHWPoison(head) decides, any subpage of a poisoned folio
   // is "already hardware poisoned".
-  if (was && k.profile.hugetlbNonPmdIgnored) return true;
+  if (was && k.profile.hugetlbNonPmdIgnored) return 'page';
   hs.rawErrors.push(page.pfn);
-  if (was) {
+  if (was && k.profile.alreadyPoisoned !== 'already-poisoned-page') {
     k.numPoisonedPages++;
     k.trail('folio_set_hugetlb_hwpoison', `new raw error page ${hexPfn(page.pfn)} on an already poisoned huge page: HardwareCorrupted +4 kB`);
   }
-  return was;
+  return was ? 'folio' : 0;
 }
 
 /** folio_clear_hugetlb_hwpoison() without move_flag (filter rejection). */
@@ -453,9 +479,10 @@ function getHugePageForHwpoison(k: Kernel, folio: Page, page: Page, flags: numbe
     ret = 1;
     countIncreased = true;
   }
-  if (setHugetlbHwpoison(k, folio, page)) {
+  const pre = setHugetlbHwpoison(k, folio, page);
+  if (pre) {
     if (countIncreased) folio.refcount--;
-    return -EHWPOISON;
+    return pre === 'folio' && k.profile.alreadyPoisoned === 'already-poisoned-page' ? FOLIO_PRE_POISONED : -EHWPOISON;
   }
   return ret;
 }
@@ -524,6 +551,9 @@ export function meHugePage(k: Kernel, p: Page): MfResult {
   return res;
 }
 
+/** getHugePageForHwpoison(): MF_HUGETLB_FOLIO_PRE_POISONED (kernels with hugetlb_update_hwpoison()). */
+const FOLIO_PRE_POISONED = 3;
+
 /** try_memory_failure_hugetlb(): undefined when the page is not part of a hugetlb folio. */
 export function tryMemoryFailureHugetlb(k: Kernel, pfn: number, p: Page, flags: number): number | undefined {
   const folio = p.folio();
@@ -533,6 +563,18 @@ export function tryMemoryFailureHugetlb(k: Kernel, pfn: number, p: Page, flags: 
   if (res === -EBUSY && !(f & MF_NO_RETRY)) {
     f |= MF_NO_RETRY;
     res = getHugePageForHwpoison(k, folio, p, f);
+  }
+  if (res === FOLIO_PRE_POISONED) {
+    // hugetlb_update_hwpoison() recorded a new raw page of an already poisoned folio: counted
+    // by action_result(MF_MSG_HUGE, MF_FAILED), -EHWPOISON (checked on 6.12.117).
+    k.trail('memory_failure', 'new raw error page in an already poisoned huge page (MF_HUGETLB_FOLIO_PRE_POISONED)');
+    if (f & MF_ACTION_REQUIRED) {
+      const r = killAccessingHuge(k, folio.pfn, f);
+      actionResult(k, pfn, 'HUGE', 'Failed');
+      return r;
+    }
+    actionResult(k, pfn, 'HUGE', 'Failed');
+    return -EHWPOISON;
   }
   if (res === -EHWPOISON) {
     const style = k.profile.alreadyPoisoned;
@@ -622,7 +664,7 @@ export function softOfflineHugetlb(k: Kernel, page: Page, flags: number): number
   }
   putRef();
   const h = hstateOf(k, folio);
-  const dst = dequeueHugeFolio(k, h);
+  const dst = dequeueHugeFolio(k, h) ?? allocMigrateHugetlbFolio(k, h);
   if (!dst) {
     const msg = `hugepage migration failed ${-ENOMEM}, type ${pgFlagsString(folio)}`;
     k.log.print('info', k.profile.softOfflineMsgNew ? `Soft offline: ${hexPfn(pfn)}: ${msg}` : `soft offline: ${hexPfn(pfn)}: ${msg}`);

@@ -577,7 +577,9 @@ export class MachineCheck {
     if ((m.cs & 3) === 3) {
       const task = this.currentOn(c.cpu);
       if (!task) return;
-      this.queueTaskWork(task, m, c.msg, mceUsableAddress(m) ? 'kill_me_maybe' : 'kill_me_now');
+      // Since v6.5 the address decides; before, only kill_current_task (no RIPV) did.
+      const now = this.k.profile.mceUserUsableAddressCheck ? !mceUsableAddress(m) : c.killCurrentTask;
+      this.queueTaskWork(task, m, c.msg, now ? 'kill_me_now' : 'kill_me_maybe');
     } else if (m.mcgstatus & MCG_STATUS_SEAM_NR && this.k.profile.mceSeamNonRoot) {
       if (mceUsableAddress(m)) {
         const p = this.k.alloc.pfnToPage(Number((m.addr & MCI_ADDR_PHYSADDR) >> PAGE_SHIFT));

@@ -18,10 +18,10 @@ export const Size = z
 export const PageRef = z
   .string()
   .regex(
-    /^(?:[A-Za-z_][\w-]*\.[A-Za-z_][\w-]*(?:\[\d+\])?(?:\+0x[0-9a-fA-F]+|\+\d+)?|file:[A-Za-z_][\w.-]*(?:\[\d+\])?|pfn:(?:0x[0-9a-fA-F]+|\d+)|phys:(?:0x[0-9a-fA-F]+|\d+)|free(?:\[\d+\])?|zero|kernel(?:\[\d+\])?|slab(?:\[\d+\])?)$/,
-    'a page reference such as victim.buf[3], file:data[2], pfn:0x1234, phys:0x1234000, free[0], zero or kernel[0]',
+    /^(?:[A-Za-z_][\w-]*\.[A-Za-z_][\w-]*(?:\[\d+\])?(?:\+0x[0-9a-fA-F]+|\+\d+)?|file:[A-Za-z_][\w.-]*(?:\[\d+\])?|pfn:(?:0x[0-9a-fA-F]+|\d+)|phys:(?:0x[0-9a-fA-F]+|\d+)|free(?:\[\d+\])?|free-huge(?:\[\d+\])?|zero|kernel(?:\[\d+\])?|slab(?:\[\d+\])?)$/,
+    'a page reference such as victim.buf[3], file:data[2], pfn:0x1234, phys:0x1234000, free[0], free-huge[0], zero or kernel[0]',
   )
-  .describe('A page: proc.mapping[N] (optionally +offset), file:NAME[N], pfn:N, phys:ADDR, free[N], zero, kernel[N].');
+  .describe('A page: proc.mapping[N] (optionally +offset), file:NAME[N], pfn:N, phys:ADDR, free[N], free-huge[N] (a raw page of the N-th free huge page of the 2M pool), zero, kernel[N].');
 
 const Name = z.string().regex(/^[A-Za-z_][\w-]*$/, 'a name made of letters, digits, _ and - (starting with a letter or _)');
 
@@ -66,11 +66,15 @@ export const MachineConfig = z
     model: z
       .object({
         'mlocked-state': z.enum(['munlocked', 'unevictable', 'batched']).optional(),
+        race: z
+          .enum(['lru-isolation', 'allocated-before-take-off', 'high-order-allocation', 'concurrent-truncation'])
+          .optional()
+          .describe('Make one race of memory_failure() happen once, at its point (§3.2, §3.3, §21.3, §21.29).'),
       })
       .strict()
       .optional()
       .describe(
-        'Model knobs that are not kernel-version switches (sim only; kernel-model.md §22). mlocked-state: where munlock left an mlocked page when identify_page_state() runs: "munlocked" (default, what 6.1/6.12 show: back on the evictable LRU, `dirty/clean LRU page`), "unevictable" (still on the unevictable LRU, `… unevictable LRU page`), "batched" (off the LRU in the mlock batch: the snapshot pass picks `… mlocked LRU page`).',
+        'Model knobs that are not kernel-version switches (sim only; kernel-model.md §22). race: "lru-isolation" (reclaim isolates the page from the LRU just before classification: `unknown page`), "allocated-before-take-off" (a free page is allocated between the buddy check and take_page_off_buddy(): the retry as an in-use page), "high-order-allocation" (the free page leaves the free lists in a higher-order allocation: `high-order kernel page: Ignored`), "concurrent-truncation" (the file page is truncated after it was unmapped: `already truncated LRU page: Ignored`). mlocked-state: where munlock left an mlocked page when identify_page_state() runs: "munlocked" (default, what 6.1/6.12 show: back on the evictable LRU, `dirty/clean LRU page`), "unevictable" (still on the unevictable LRU, `… unevictable LRU page`), "batched" (off the LRU in the mlock batch: the snapshot pass picks `… mlocked LRU page`).',
       ),
     cec: z.object({ enabled: z.boolean().optional(), threshold: z.number().int().min(1).optional() }).strict().optional().describe('Kernel RAS CEC (drivers/ras/cec.c). Default: off; threshold 1023.'),
     'page-threshold': z

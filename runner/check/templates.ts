@@ -33,7 +33,7 @@ export function expectRefs(e: Expectation | undefined): string[] {
 }
 
 export function isPageRef(v: string): boolean {
-  return /^(?:[A-Za-z_][\w-]*\.[A-Za-z_][\w-]*(?:\[\d+\])?(?:\+\w+)?|file:[\w.-]+(?:\[\d+\])?|pfn:\w+|phys:\w+|free(?:\[\d+\])?|zero|kernel(?:\[\d+\])?|slab(?:\[\d+\])?)$/.test(v);
+  return /^(?:[A-Za-z_][\w-]*\.[A-Za-z_][\w-]*(?:\[\d+\])?(?:\+\w+)?|file:[\w.-]+(?:\[\d+\])?|pfn:\w+|phys:\w+|free(?:\[\d+\])?|free-huge(?:\[\d+\])?|zero|kernel(?:\[\d+\])?|slab(?:\[\d+\])?)$/.test(v);
 }
 
 function strip0x(s: string): string {

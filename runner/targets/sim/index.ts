@@ -49,7 +49,7 @@ export function actionOf(step: StepConfig): string {
 function primaryRef(step: StepConfig): string | undefined {
   const a = actionOf(step);
   const v = (step as Record<string, unknown>)[a];
-  if (typeof v === 'string' && /[.:[]|^(zero|free|kernel|slab)/.test(v) && !/^(0x[0-9a-f]+|\d+)$/i.test(v)) return v;
+  if (typeof v === 'string' && /[.:[]|^(zero|free|free-huge|kernel|slab)/.test(v) && !/^(0x[0-9a-f]+|\d+)$/i.test(v)) return v;
   if (v && typeof v === 'object' && 'page' in v && typeof (v as { page: unknown }).page === 'string') return (v as { page: string }).page;
   return undefined;
 }

@@ -7,7 +7,8 @@ import { parseSize } from '../../case/size.js';
 import { Kernel } from '../../../tsrc/kernel/kernel.js';
 import { profileFor, DEFAULT_KERNEL } from '../../../tsrc/kernel/profiles.js';
 import { mfTunables } from '../../../tsrc/kernel/mm/memory-failure.js';
-import type { Inode, SuperBlock, FsType } from '../../../tsrc/kernel/fs.js';
+import { Inode, type SuperBlock, type FsType } from '../../../tsrc/kernel/fs.js';
+import { hstate } from '../../../tsrc/kernel/mm/hugetlb.js';
 import type { Process, Task } from '../../../tsrc/kernel/sched.js';
 import { PAGE_SIZE, type Vma } from '../../../tsrc/kernel/mm/mm.js';
 import { PG } from '../../../tsrc/kernel/mm/page.js';
@@ -61,6 +62,7 @@ export class World {
     });
     this.k = new Kernel({ profile, layout, panicMode: m.panic ?? 'stop', capSysAdmin: m.root ?? true, hwpoisonInjectLoaded: m['hwpoison-inject'] ?? true });
     if (m.model?.['mlocked-state']) mfTunables(this.k).mlockedState = m.model['mlocked-state'];
+    if (m.model?.race) armRace(this.k, m.model.race);
     if (m['hwpoison-inject'] ?? true) loadHwpoisonInject(this.k);
     const sc = m.sysctl ?? {};
     for (const [name, value] of Object.entries(sc)) {
@@ -259,6 +261,14 @@ export class World {
       }
       return { ref, pfn };
     }
+    m = /^free-huge(?:\[(\d+)\])?$/.exec(ref);
+    if (m) {
+      // A raw page (the second base page) of the N-th free 2 MiB huge page, oldest first.
+      const free = hstate(this.k, 21).freeList;
+      const head = free[Number(m[1] ?? 0)];
+      if (!head) throw new SetupError(`there is no free huge page ${m[1] ?? 0} in the 2M pool (machine.hugepages)`);
+      return { ref, pfn: head.pfn + 1 };
+    }
     if (ref === 'zero') return { ref, pfn: this.k.zeroPage.pfn };
     m = /^(kernel|slab)(?:\[(\d+)\])?$/.exec(ref);
     if (m) {
@@ -315,6 +325,48 @@ export class World {
     const name = proc?.name ?? String(pid);
     const t = proc?.threads.find((x) => x.tid === tid);
     return t && t.name !== 'main' ? { proc: name, thread: t.name } : { proc: name };
+  }
+}
+
+/** machine.model.race: makes one race of memory_failure() happen, once, at its point. */
+function armRace(k: Kernel, race: 'lru-isolation' | 'allocated-before-take-off' | 'high-order-allocation' | 'concurrent-truncation'): void {
+  const races = mfTunables(k).races;
+  switch (race) {
+    case 'lru-isolation':
+      // isolate_lru_page() by reclaim just before memory_failure() locks the page.
+      races.beforeLock = (p) => {
+        races.beforeLock = undefined;
+        p.clear(PG.lru);
+      };
+      break;
+    case 'allocated-before-take-off':
+      // The free page is handed out (as a kernel allocation) between the checks.
+      races.beforeTakeOffBuddy = (p) => {
+        races.beforeTakeOffBuddy = undefined;
+        p.clear(PG.buddy);
+        p.refcount = 1;
+        p.kind = 'kernel';
+      };
+      break;
+    case 'high-order-allocation':
+      // The free page leaves the free lists as part of a higher-order allocation.
+      races.afterGetFreePage = (p) => {
+        races.afterGetFreePage = undefined;
+        p.clear(PG.buddy);
+      };
+      break;
+    case 'concurrent-truncation':
+      // truncate_inode_pages() removes the file page after memory_failure() unmapped it.
+      races.afterUnmap = (p) => {
+        races.afterUnmap = undefined;
+        const inode = p.mapping;
+        if (inode instanceof Inode && inode.cache.get(p.index) === p) {
+          inode.cache.delete(p.index);
+          p.refcount--;
+        }
+        p.mapping = null;
+      };
+      break;
   }
 }
 

@@ -88,32 +88,28 @@ export async function plan(opts: Pick<RunOptions, 'files' | 'root' | 'grep' | 't
   return out.filter((_, i) => inShard(i, opts.shard));
 }
 
-/** Whether --grep certainly selects a case by the name the file surely declares. */
-function grepKeeps(grep: RegExp, file: string): boolean {
-  let source: string;
-  try {
-    if (statSync(file).size > MAX_DECLARED_NAME_BYTES) return false;
-    source = readFileSync(file, 'utf8');
-  } catch {
-    return false;
-  }
-  const name = declaredName(source);
-  return !!name && grep.test(name);
-}
-
 /** Files larger than a case may be are left to the loader, which reports them. */
 const MAX_DECLARED_NAME_BYTES = 1 << 20;
 
+/** The name a case file surely declares (read without YAML), or undefined when unsure. */
+function fileDeclaredName(file: string): string | undefined {
+  try {
+    if (statSync(file).size > MAX_DECLARED_NAME_BYTES) return undefined;
+    return declaredName(readFileSync(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether --grep certainly selects a case by the name the file surely declares. */
+function grepKeeps(grep: RegExp, file: string): boolean {
+  const name = fileDeclaredName(file);
+  return !!name && grep.test(name);
+}
+
 /** Whether --grep certainly rejects a case whose id it does not match: its declared name does not match either. */
 function grepSkips(grep: RegExp, file: string, id: string): boolean {
-  let source: string;
-  try {
-    if (statSync(file).size > MAX_DECLARED_NAME_BYTES) return false;
-    source = readFileSync(file, 'utf8');
-  } catch {
-    return false;
-  }
-  const name = declaredName(source);
+  const name = fileDeclaredName(file);
   return name !== undefined && !grep.test(name || id);
 }
 

@@ -7,27 +7,17 @@ import type { DiffArgs } from './diff.js';
 import { discover } from '../suite.js';
 import { defaultJobs } from '../run.js';
 import { writeFileAtomic } from '../reporters/atomic.js';
-import { profileFor } from '../../tsrc/kernel/profiles.js';
+import { grepArg, kernelsArg } from './args.js';
 import { runDiff } from '../diff/run.js';
 import { agreementTable, diffJson, tapPoint } from '../diff/report.js';
 
 
 export async function doDiff(argv: DiffArgs): Promise<number> {
   const seed = argv.seed ?? Math.floor(Math.random() * 2 ** 31);
-  const kernels = (argv.kernel ?? []).flatMap((k) => k.split(',')).filter(Boolean);
-  for (const k of kernels) {
-    if (!profileFor(k)) {
-      process.stderr.write(`hwpsim: unknown kernel profile "${k}" (known: 6.1, 6.12, 6.18)\n`);
-      return 2;
-    }
-  }
-  let grep: RegExp | undefined;
-  try {
-    grep = argv.grep ? new RegExp(argv.grep) : undefined;
-  } catch {
-    process.stderr.write(`hwpsim: --grep is not a valid regular expression: ${argv.grep}\n`);
-    return 2;
-  }
+  const kernels = kernelsArg(argv.kernel);
+  const grepOrNull = grepArg(argv.grep);
+  if (!kernels || grepOrNull === undefined) return 2;
+  const grep = grepOrNull ?? undefined;
   const found = discover(argv.paths);
   if (found.missing.length) {
     process.stderr.write(`hwpsim: no such case file or directory: ${found.missing.join(', ')}\n`);

@@ -7,7 +7,7 @@ import { defaultJobs, plan, runCases, type RunOptions } from '../run.js';
 import type { Reporter } from '../result.js';
 import { writeFileAtomic } from '../reporters/atomic.js';
 import type { SystemUnderTest } from '../targets/target.js';
-import { PROFILES, profileFor } from '../../tsrc/kernel/profiles.js';
+import { grepArg, kernelsArg } from './args.js';
 
 import type { RunArgs } from './run.js';
 
@@ -29,20 +29,10 @@ export async function doRun(argv: RunArgs): Promise<number> {
     process.stderr.write(`hwpsim: --shard must be i/n with 1 <= i <= n, got "${argv.shard}"\n`);
     return 2;
   }
-  let grep: RegExp | undefined;
-  try {
-    grep = argv.grep ? new RegExp(argv.grep) : undefined;
-  } catch {
-    process.stderr.write(`hwpsim: --grep is not a valid regular expression: ${argv.grep}\n`);
-    return 2;
-  }
-  const kernels = (argv.kernel ?? []).flatMap((k) => k.split(',')).filter(Boolean);
-  for (const k of kernels) {
-    if (!profileFor(k)) {
-      process.stderr.write(`hwpsim: unknown kernel profile "${k}" (known: ${[...PROFILES.keys()].join(', ')})\n`);
-      return 2;
-    }
-  }
+  const grepOrNull = grepArg(argv.grep);
+  const kernels = kernelsArg(argv.kernel);
+  if (grepOrNull === undefined || !kernels) return 2;
+  const grep = grepOrNull ?? undefined;
   for (const r of argv.reporter) {
     if (!['tap', 'junit', 'json'].includes(r)) {
       process.stderr.write(`hwpsim: unknown reporter "${r}" (tap, junit, json)\n`);

@@ -98,6 +98,7 @@ export function unsupportedReason(c: LoadedCase, profile: string, vmMemoryMb: nu
   if (m['page-threshold']) return 'no mcelog/rasdaemon page threshold in the VM';
   if (m['hwpoison-inject'] === false) return 'the VM always loads hwpoison_inject';
   if (m.root === false) return 'the agent runs as root';
+  if (m.model && Object.keys(m.model).length > 0) return 'machine.model knobs (races, mlock timing) are simulator-only';
   if (m.hugepages?.['1G']) return 'no 1G huge pages in the VM';
   if ((m.hugepages?.['2M'] ?? 0) * 2 > vmMemoryMb / 2) return `too many huge pages for a ${vmMemoryMb}M VM`;
   const w = c.config.workload ?? {};
@@ -119,6 +120,7 @@ export function unsupportedReason(c: LoadedCase, profile: string, vmMemoryMb: nu
   }
   if (pages * 4 > vmMemoryMb * 1024 * 0.6) return `the workload does not fit a ${vmMemoryMb}M VM`;
   for (const r of collectRefs(c)) if (/^(kernel|slab)/.test(r)) return 'kernel/slab pages cannot be named on the real kernel';
+  for (const r of collectRefs(c)) if (/^free-huge/.test(r)) return 'free-huge[N] pages are not located by the agent yet';
   for (const s of c.config.steps ?? []) {
     if (s['swap-out']) return 'swap is not set up in the VM';
     if (s.mce) {

@@ -19,14 +19,23 @@ const hex = (v: bigint): string => `0x${v.toString(16)}`;
 export function planRecords(plan: McePlan, phys: bigint, physOf: (ref: string) => bigint | undefined): MonitorMce[] {
   const text = (plan.records ?? '').replace(/\{phys:([^}]+)\}/g, (_m, ref: string) => hex(physOf(ref) ?? phys));
   const recs = parseMce(text).filter((r) => r.status !== 0n);
-  return recs.map((r) => ({
-    cpu: r.cpu,
-    bank: r.bank,
-    status: r.status,
-    mcgStatus: r.mcgStatus,
-    addr: r.addr !== 0n || !plan.page ? r.addr : phys,
-    misc: r.misc !== 0n || !plan.page ? r.misc : 0x8cn,
-  }));
+  // As the simulator does (runner/targets/sim/mce-extensions.ts): with a page, a record without
+  // ADDR/MISC gets the page's address (ADDRV) and MISC 0x8c (MISCV: LSB 12, physical).
+  const ADDRV = 1n << 58n, MISCV = 1n << 59n, VAL = 1n << 63n;
+  return recs.map((r) => {
+    let status = r.status;
+    const fill = plan.page !== undefined && (status & VAL) !== 0n;
+    if (fill && r.addr === 0n) status |= ADDRV;
+    if (fill && r.misc === 0n) status |= MISCV;
+    return {
+      cpu: r.cpu,
+      bank: r.bank,
+      status,
+      mcgStatus: r.mcgStatus,
+      addr: r.addr !== 0n || !fill ? r.addr : phys,
+      misc: r.misc !== 0n || !fill ? r.misc : 0x8cn,
+    };
+  });
 }
 
 /** Whether a record raises a machine check exception (QEMU raises #MC for UC errors only). */

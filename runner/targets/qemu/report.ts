@@ -172,7 +172,9 @@ export interface CaseRun {
 
 export function toObservation(c: LoadedCase, run: CaseRun, kernel: string, profile: string): CaseObservation {
   const comms = new Map<string, string>();
-  for (const p of c.config.workload?.processes ?? []) comms.set(p.name, p.comm ?? (p.parent ? comms.get(p.parent) : undefined) ?? p.name);
+  // A workload process forked from another takes its own comm (the agent sets it after fork(), as
+  // the simulator's world does); fork steps' children keep their parent's.
+  for (const p of c.config.workload?.processes ?? []) comms.set(p.name, (p.comm ?? p.name).slice(0, 15));
   // fork() children keep their parent's comm.
   for (const s of c.config.steps ?? []) if (s.fork) comms.set(s.fork.child, comms.get(s.fork.process.split('.')[0] ?? '') ?? s.fork.child);
   const setup = run.events.find((e) => e.ev === 'setup') as (AgentStep & { ok: boolean; error?: string }) | undefined;

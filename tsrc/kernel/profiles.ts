@@ -131,6 +131,18 @@ export interface KernelProfile {
    * still went to kill_me_maybe -> memory_failure() of the masked address (checked on 6.1.192).
    */
   mceUserUsableAddressCheck: boolean;
+  /**
+   * CMCI storm handling. false (≤6.7, arch/x86/kernel/cpu/mce/intel.c cmci_storm_detect()):
+   * more than CMCI_STORM_THRESHOLD (15) CMCIs within CMCI_STORM_INTERVAL (1 s) on a CPU clear
+   * CMCI_EN on its banks and poll them every second (`mce: CMCI storm detected: switching to poll
+   * mode` / `mce: CMCI storm subsided: switching to interrupt mode`, machine-wide). true (v6.8,
+   * Tony Luck's "x86/mce: Add per-bank CMCI storm mitigation" 7eae17c4add5 and "x86/mce: Handle
+   * Intel threshold interrupt storms" 1f68ce2a0270; threshold.c mce_track_storm()): a per-bank
+   * 64-bit history of polls, STORM_BEGIN_THRESHOLD (5) errors set the CMCI threshold to 32749 and
+   * poll the bank every second until STORM_END_POLL_THRESHOLD+1 (30) clean polls
+   * (`CPU%d BANK%d CMCI storm detected` / `CPU%d BANK%d CMCI storm subsided`, no "mce: " prefix).
+   */
+  cmciStormPerBank: boolean;
 }
 
 interface Row extends Omit<KernelProfile, 'major' | 'minor'> {}
@@ -182,6 +194,7 @@ const ROWS: Row[] = [
     mceUncorrectedInKernelRow: false,
     mceSeamNonRoot: false,
     mceUserUsableAddressCheck: false,
+    cmciStormPerBank: false,
   },
   {
     version: '6.1',
@@ -221,6 +234,7 @@ const ROWS: Row[] = [
     mceUncorrectedInKernelRow: false,
     mceSeamNonRoot: false,
     mceUserUsableAddressCheck: false,
+    cmciStormPerBank: false,
   },
   {
     // 6.11 mainline (≈): Jane Chu's series is in (madvise AR, SIGBUS on unmap failure / unsplit
@@ -263,6 +277,7 @@ const ROWS: Row[] = [
     mceUncorrectedInKernelRow: true,
     mceSeamNonRoot: true,
     mceUserUsableAddressCheck: true,
+    cmciStormPerBank: true,
   },
   {
     version: '6.12',
@@ -302,6 +317,7 @@ const ROWS: Row[] = [
     mceUncorrectedInKernelRow: true,
     mceSeamNonRoot: true,
     mceUserUsableAddressCheck: true,
+    cmciStormPerBank: true,
   },
   {
     version: '6.18',
@@ -341,6 +357,7 @@ const ROWS: Row[] = [
     mceUncorrectedInKernelRow: true,
     mceSeamNonRoot: true,
     mceUserUsableAddressCheck: true,
+    cmciStormPerBank: true,
   },
 ];
 

@@ -274,6 +274,16 @@ registerStepAction('mce', (w, step: StepConfig, obs) => {
   return 0;
 });
 
+// `wait`: as the built-in step (time passes, queued work runs), with the per-CPU MCE poll timers
+// (mce_timer_fn: check_interval polling, CMCI storm polling) firing at their times on the way.
+registerStepAction('wait', (w, step) => {
+  const st = state.get(w)!;
+  const secs = typeof step.wait === 'number' ? step.wait : parseFloat(String(step.wait));
+  st.mc.advanceTo(w.k.now + secs);
+  w.k.runWork();
+  return 0;
+});
+
 registerStepAction('corrected', (w, step, obs) => {
   const st = state.get(w)!;
   const s = step.corrected!;
@@ -288,13 +298,22 @@ registerStepAction('corrected', (w, step, obs) => {
   const injected: string[] = [];
   const count = s.count ?? 1;
   for (let i = 0; i < count; i++) {
-    if (i > 0 && s.interval) k.now += s.interval;
+    // Time passes between the errors: the poll timers due on the way run first.
+    if (i > 0 && s.interval) st.mc.advanceTo(k.now + s.interval);
+    if (k.panicked && k.panicMode === 'stop') break;
     const rec: ErrorRecord = { cpu, bank, status: CE_STATUS, addr: BigInt(pfn) * 4096n, misc: 0x8cn, delivery: 'cmci' };
     const ev = st.machine.raise([rec], { write: 'hardware', delivery: 'cmci' });
     // What the bank holds after the hardware logged it (count field, OVER), as the handler will read it.
     const b = st.machine.mca.bank(cpu, bank);
     injected.push(canonical({ cpu, bank, status: b.status, mcgStatus: st.machine.mca.mcgStatus(cpu), addr: b.addr, misc: b.misc, ip: 0n, cs: 0 }));
-    st.mc.handle(ev);
+    // The CMCI fires only if the bank signals it (CMCI_EN set and the count crossed the MCi_CTL2
+    // threshold); in a storm the error waits in the bank for the poll timer.
+    const signal = ev.posts[0]?.result.signal;
+    if (ev.cpus.some((c) => c.delivery === 'cmci') && signal !== 'cmci') {
+      k.trail('cmci', `CPU ${cpu} bank ${bank}: corrected error count ${(b.status >> 38n) & 0x7fffn}, no CMCI (MCi_CTL2 ${hex(b.ctl2)}): left in the bank`);
+    } else {
+      st.mc.handle(ev);
+    }
     k.runWork();
   }
   finish(st, obs, mark, injected);

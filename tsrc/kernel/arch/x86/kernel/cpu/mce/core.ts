@@ -30,6 +30,8 @@ import {
   KERNEL_CS, MCE_HANDLED_CEC, MCE_HANDLED_MCELOG, MCE_HANDLED_UC, MCE_IN_KERNEL_COPYIN, MCE_IN_KERNEL_RECOV, X86_VENDOR_INTEL, hx,
 } from './internal.js';
 import type { McaCfg, Mce } from './internal.js';
+import { HZ, INITIAL_CHECK_INTERVAL, IntelCmci } from './intel.js';
+import { StormTracker } from './threshold.js';
 
 const bit = (n: number): bigint => 1n << BigInt(n);
 const MCI_STATUS_VAL = bit(63), MCI_STATUS_UC = bit(61), MCI_STATUS_EN = bit(60), MCI_STATUS_MISCV = bit(59), MCI_STATUS_ADDRV = bit(58);
@@ -174,6 +176,14 @@ export class MachineCheck {
   /** Fallback current for user-mode frames without a named task (the injecting process). */
   injector: (() => Task) | undefined;
   private readonly table: SeverityTableName;
+  /** intel.c: CMCI storm handling (≤6.7) and the CMCI threshold switch (≥6.8). */
+  readonly intel: IntelCmci;
+  /** threshold.c: per-bank storm tracking (≥6.8). */
+  readonly storm: StormTracker;
+  /** check_interval (seconds; sysfs machinecheck/check_interval). */
+  checkInterval = INITIAL_CHECK_INTERVAL;
+  /** Per-CPU mce_timer: expiry and mce_next_interval, in jiffies. */
+  readonly timers = new Map<number, { expires: number | undefined; nextInterval: number }>();
 
   constructor(readonly k: Kernel, readonly machine: Machine, opts: McaOptions) {
     this.cfg = opts.cfg;
@@ -182,6 +192,23 @@ export class MachineCheck {
     // (v6.10). The current table has both; no profile sits in 6.2-6.9.
     this.table = opts.cfg.tolerant !== undefined ? 'pre-5.18' : !k.profile.mceUncorrectedInKernelRow ? 'pre-6.2' : 'current';
     this.cec = opts.cec ? new Cec(k, opts.cec.threshold) : undefined;
+    const host = {
+      k, machine,
+      jiffies: () => this.jiffies(),
+      poll: (cpu: number, flags: number, banks: readonly number[]) => this.machineCheckPoll(cpu, flags, banks),
+      ownedBanks: (cpu: number) => this.ownedBanks(cpu),
+      timerKickInterval: (cpu: number, iv: number) => this.timerKickInterval(cpu, iv),
+      timerKickStorm: (cpu: number, storm: boolean) => this.timerKickStorm(cpu, storm),
+      handleStorm: (cpu: number, bank: number, on: boolean) => this.intel.handleStorm(cpu, bank, on),
+    };
+    this.intel = new IntelCmci(host);
+    this.storm = new StormTracker(host);
+    // mce_start_timer() on every online CPU at boot: check_interval.
+    for (const cpu of machine.cpus.onlineIds()) {
+      const iv = this.checkInterval * HZ;
+      this.timers.set(cpu, { expires: undefined, nextInterval: iv });
+      this.startTimer(cpu, iv);
+    }
   }
 
   private pr(level: 'emerg' | 'err' | 'warn' | 'info', text: string): void {
@@ -369,14 +396,21 @@ export class MachineCheck {
 
   // ---- the poller ------------------------------------------------------------------------------
 
-  /** machine_check_poll(flags, banks) on one CPU: log CE/UCNA/disabled errors, leave S=1 UC errors for #MC. */
-  machineCheckPoll(cpu: number, flags: number): boolean {
+  /**
+   * machine_check_poll(flags, banks) on one CPU: log CE/UCNA/disabled errors, leave S=1 UC errors
+   * for #MC. `banks` is the mask (default: every bank). Since v6.8 every bank read feeds
+   * mce_track_storm() first (valid or not), unless mce=no_cmci.
+   */
+  machineCheckPoll(cpu: number, flags: number, banks?: readonly number[]): boolean {
     let seen = false;
     const mca = this.machine.mca;
+    const mask = banks ? new Set(banks) : undefined;
     for (let i = 0; i < Math.min(mca.bankCount, 32); i++) {
+      if (mask && !mask.has(i)) continue;
       const m = this.gather(cpu, undefined, (flags & MCP_TIMESTAMP) !== 0);
       m.bank = i;
       m.status = mca.bank(cpu, i).status;
+      if (this.k.profile.cmciStormPerBank && !this.cfg.cmciDisabled) this.storm.track(cpu, i, m.status);
       if (!(m.status & MCI_STATUS_VAL)) continue;
       let log = false;
       if (flags & MCP_UC || !(m.status & MCI_STATUS_UC)) log = true;
@@ -407,9 +441,128 @@ export class MachineCheck {
     const live = exc.filter((x) => !x.shutdown);
     if (live.length) this.k.guard(() => this.doMachineCheck(live, ev.missing));
     for (const c of ev.cpus) {
-      if (c.delivery === 'cmci') this.k.guard(() => this.machineCheckPoll(c.cpu, MCP_TIMESTAMP));
+      if (c.delivery === 'cmci') this.k.guard(() => this.thresholdInterrupt(c.cpu));
       else if (c.delivery === 'poll') this.k.guard(() => this.machineCheckPoll(c.cpu, 0));
     }
+  }
+
+  // ---- CMCI and the poll timer -------------------------------------------------------------------
+
+  /** jiffies of the model clock (INITIAL_JIFFIES' offset is not modelled). */
+  jiffies(): number {
+    return Math.round(this.k.now * HZ);
+  }
+
+  /** this_cpu_ptr(&mce_banks_owned): every bank takes CMCI on the simulated CPUs (none with mce=no_cmci). */
+  ownedBanks(cpu: number): number[] {
+    if (this.cfg.cmciDisabled || !this.machine.mca.config.cmci) return [];
+    return [...Array(Math.min(this.machine.mca.bankCount, 32)).keys()];
+  }
+
+  /** this_cpu_ptr(&mce_poll_banks): banks without CMCI, plus (≥6.8) the banks in a storm. */
+  private pollBanks(cpu: number): number[] {
+    const owned = new Set(this.ownedBanks(cpu));
+    const storm = this.k.profile.cmciStormPerBank ? this.storm.stormBanks(cpu) : [];
+    return [...Array(Math.min(this.machine.mca.bankCount, 32)).keys()].filter((b) => !owned.has(b) || storm.includes(b));
+  }
+
+  /** intel_threshold_interrupt(): the CMCI handler (≤6.7 first asks cmci_storm_detect()). */
+  thresholdInterrupt(cpu: number): void {
+    if (!this.k.profile.cmciStormPerBank && this.intel.stormDetect(cpu)) {
+      this.k.trail('intel_threshold_interrupt', `CPU ${cpu}: CMCI storm: not polled, left for the poll timer`);
+      return;
+    }
+    this.machineCheckPoll(cpu, MCP_TIMESTAMP, this.ownedBanks(cpu));
+  }
+
+  /** round_jiffies(): to a whole second (rounded down if < HZ/4 past it), per-CPU skew, never into the past. */
+  private roundJiffies(j: number, cpu: number): number {
+    const original = j;
+    j += cpu * 3;
+    const rem = j % HZ;
+    j = rem < HZ / 4 ? j - rem : j - rem + HZ;
+    j -= cpu * 3;
+    return j > this.jiffies() ? j : original;
+  }
+
+  /** __start_timer(): (re)arm the CPU's mce_timer unless it is already due earlier. */
+  private startTimer(cpu: number, interval: number): void {
+    const t = this.timers.get(cpu);
+    if (!t) return;
+    const when = this.jiffies() + interval;
+    if (t.expires === undefined || when < t.expires) t.expires = this.roundJiffies(when, cpu);
+  }
+
+  /** ≤6.7 mce_timer_kick(interval). */
+  private timerKickInterval(cpu: number, interval: number): void {
+    const t = this.timers.get(cpu);
+    if (!t) return;
+    this.startTimer(cpu, interval);
+    if (interval < t.nextInterval) t.nextInterval = interval;
+  }
+
+  /** ≥6.8 mce_timer_kick(bool storm). */
+  private timerKickStorm(cpu: number, storm: boolean): void {
+    const t = this.timers.get(cpu);
+    if (!t) return;
+    this.storm.setPollMode(cpu, storm);
+    if (storm) this.startTimer(cpu, HZ);
+    else t.nextInterval = this.checkInterval * HZ;
+  }
+
+  /**
+   * mce_timer_fn(): poll mce_poll_banks (≤6.7 then the storm poll of the owned banks and
+   * cmci_intel_adjust_timer()); the interval is halved (down to HZ/100) when the poll logged and
+   * doubled (up to check_interval) otherwise. Until 6.13 "logged" is mce_notify_irq(), whose bit
+   * the early notifier sets and clears itself from the work that runs after this timer: it never
+   * sees it, so the interval only doubles; 6.13 tests !mce_gen_pool_empty() instead (the change
+   * that also dropped "Machine check events logged"). ≥6.8 in storm mode: next poll in HZ,
+   * mce_next_interval untouched.
+   */
+  private mceTimerFn(cpu: number): void {
+    const t = this.timers.get(cpu)!;
+    let iv = t.nextInterval;
+    const mark = this.logged.length;
+    this.machineCheckPoll(cpu, 0, this.pollBanks(cpu));
+    if (!this.k.profile.cmciStormPerBank && this.intel.cmciPoll(cpu)) {
+      iv = this.intel.adjustTimer(cpu, iv);
+      t.nextInterval = iv;
+      this.startTimer(cpu, iv);
+      return;
+    }
+    const p = this.k.profile;
+    const genPoolCheck = p.major > 6 || (p.major === 6 && p.minor >= 13);
+    if (genPoolCheck && this.logged.length > mark) iv = Math.max(Math.floor(iv / 2), Math.floor(HZ / 100));
+    else iv = Math.min(iv * 2, this.checkInterval * HZ);
+    if (p.cmciStormPerBank && this.storm.pollMode(cpu)) {
+      this.startTimer(cpu, HZ);
+    } else {
+      t.nextInterval = iv;
+      this.startTimer(cpu, iv);
+    }
+  }
+
+  /** Model time passes to `until` (seconds): every mce_timer due on the way runs, in order, at its time. */
+  advanceTo(until: number): void {
+    const k = this.k;
+    const end = Math.round(until * HZ);
+    for (;;) {
+      if (k.panicked && k.panicMode === 'stop') break;
+      let cpu = -1;
+      let at = Infinity;
+      for (const [c, t] of this.timers) {
+        if (t.expires !== undefined && t.expires < at && this.machine.cpus.isOnline(c)) {
+          at = t.expires;
+          cpu = c;
+        }
+      }
+      if (cpu < 0 || at > end) break;
+      k.now = Math.max(k.now, at / HZ);
+      this.timers.get(cpu)!.expires = undefined;
+      k.guard(() => this.mceTimerFn(cpu));
+      k.runWork();
+    }
+    k.now = Math.max(k.now, until);
   }
 
   /** mce_no_way_out(): grade every valid bank; the first PANIC decides. */

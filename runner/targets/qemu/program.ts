@@ -120,7 +120,7 @@ export function unsupportedReason(c: LoadedCase, profile: string, vmMemoryMb: nu
   }
   if (pages * 4 > vmMemoryMb * 1024 * 0.6) return `the workload does not fit a ${vmMemoryMb}M VM`;
   for (const r of collectRefs(c)) if (/^(kernel|slab)/.test(r)) return 'kernel/slab pages cannot be named on the real kernel';
-  for (const r of collectRefs(c)) if (/^free-huge/.test(r)) return 'free-huge[N] pages are not located by the agent yet';
+  if (/\bfree-huge(\[|\b)/.test(c.source)) return 'free-huge[N] pages are not located by the agent yet';
   for (const s of c.config.steps ?? []) {
     if (s['swap-out']) return 'swap is not set up in the VM';
     if (s.mce) {

@@ -824,6 +824,9 @@ static void add_refs(struct sb *s, char **probes, int nprobes) {
     int known = r->known || (at_step && start_known[i]);
     unsigned long pfn = at_step && start_known[i] ? start_pfn[i] : r->pfn;
     if (known) sb_add(s, "\"pfn\":\"0x%lx\",\"kpf\":\"%lu\",\"kpc\":%lu", r->pfn, read_u64_at("/proc/kpageflags", pfn), read_u64_at("/proc/kpagecount", pfn));
+    /* The frame the ref maps now, when the step moved it (a COW, a migration, a refault): the
+     * case's end expectations read it there, as the simulator resolves them after the steps. */
+    if (known && r->known && pfn != r->pfn) sb_add(s, ",\"kpfNow\":\"%lu\"", read_u64_at("/proc/kpageflags", r->pfn));
     if (!strcmp(r->kind, "proc")) {
       struct cproc *p = cproc_by(r->proc);
       sb_add(s, "%s\"addr\":\"0x%lx\"", known ? "," : "", r->vaddr);

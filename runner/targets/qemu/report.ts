@@ -6,7 +6,7 @@ import type { AgentEvent } from './vm.js';
 
 interface AgentSignal { proc: string; thread?: string; pid: number; tid: number; signo: number; code: number; addr: string; lsb: number; fatal: boolean }
 interface AgentProc { pid: number; alive: boolean; sig?: number; exit?: number; threads?: Record<string, number> }
-interface AgentRef { pfn?: string; kpf?: string; addr?: string; pagemap?: string; pid?: number; data?: string }
+interface AgentRef { pfn?: string; kpf?: string; kpfNow?: string; addr?: string; pagemap?: string; pid?: number; data?: string }
 interface AgentStep extends AgentEvent {
   i: number;
   ret: number;
@@ -69,7 +69,8 @@ export interface Baseline {
   mf?: Record<string, Record<string, number>>;
 }
 
-function answersOf(ev: AgentStep, profile: string, comms: Map<string, string>, base: Baseline = {}): QueryAnswers {
+/** atEnd: the case's end expectations, read at the frames the refs map after the last step. */
+function answersOf(ev: AgentStep, profile: string, comms: Map<string, string>, base: Baseline = {}, atEnd = false): QueryAnswers {
   const a: QueryAnswers = {};
   if (ev.meminfo) {
     a.meminfo = { ...ev.meminfo };
@@ -109,7 +110,7 @@ function answersOf(ev: AgentStep, profile: string, comms: Map<string, string>, b
     if (r.addr) e.addr = r.addr;
     if (r.pid) e.pid = r.pid;
     a.refs[name] = e;
-    if (r.kpf !== undefined) a.kpageflags[name] = r.kpf;
+    if (r.kpf !== undefined) a.kpageflags[name] = atEnd && r.kpfNow !== undefined ? r.kpfNow : r.kpf;
     const pm = pagemapState(r.pagemap, profile);
     if (pm) a.pagemap[name] = pm;
     if (r.data === 'intact' || r.data === 'lost' || r.data === 'zero' || r.data === 'old') a.data[name] = r.data;
@@ -266,7 +267,7 @@ export function toObservation(c: LoadedCase, run: CaseRun, kernel: string, profi
     obs.final.signals.push(...signals);
     last = ev;
   }
-  if (last) obs.final.answers = answersOf(last, profile, comms, base);
+  if (last) obs.final.answers = answersOf(last, profile, comms, base, true);
   if (run.panic && !obs.final.panic) obs.final.panic = run.panic;
   return obs;
 }

@@ -113,6 +113,7 @@ export function splitHugePage(k: Kernel, page: Page): number {
   if (folio.hugetlb) return -EINVAL;
   if (isHugeZeroFolio(k, folio) || folio.kind === 'zero') {
     k.trail('split_huge_page', 'the huge zero page cannot be split');
+    if (k.profile.hzpSplitWarn) k.log.printRatelimited('split_huge_page_hzp', k.now, 5, 10, 'warn', 'huge_memory: Called split_huge_page for huge zero page');
     return -EBUSY;
   }
   const n = folio.nrPages();

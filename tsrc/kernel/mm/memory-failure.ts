@@ -719,8 +719,9 @@ function memoryFailureOnPage(k: Kernel, pfn: number, p: Page, flags: number, fir
         actionResult(k, pfn, 'UNSPLIT_THP', 'Failed');
         return -EHWPOISON;
       }
-      // ≤6.10: try_to_split_thp_page(p, "Memory Failure") logs and drops the reference.
-      k.log.print('info', `${k.profile.mfPrFmt ? 'Memory failure: ' : ''}Memory Failure: ${hexPfn(pfn)}: thp split failed`);
+      // ≤6.10: try_to_split_thp_page() drops the reference; before 6.1 it also logged
+      // "Memory Failure: %#lx: thp split failed" (6.1 kept that line for soft offline only).
+      if (k.profile.mfThpSplitMsg) k.log.print('info', `${k.profile.mfPrFmt ? 'Memory failure: ' : ''}Memory Failure: ${hexPfn(pfn)}: thp split failed`);
       putRefPage(k, p, MF_COUNT_INCREASED);
       return actionResult(k, pfn, 'UNSPLIT_THP', 'Ignored');
     }

@@ -1,7 +1,7 @@
 // Translation of cases into agent programs, and of agent reports into observations (no QEMU).
 import t from 'tap';
 import { parseCase } from '../../runner/case/load.js';
-import { buildProgram, unsupportedReason } from '../../runner/targets/qemu/program.js';
+import { buildProgram, recordsUnsupported, unsupportedReason } from '../../runner/targets/qemu/program.js';
 import { pagemapState, toObservation } from '../../runner/targets/qemu/report.js';
 import { modinfoDepends } from '../../runner/targets/qemu/build.js';
 import { profileOf } from '../../runner/targets/qemu/kernels.js';
@@ -88,4 +88,8 @@ t.test('helpers', async (t) => {
   t.same(modinfoDepends(Buffer.from('x\0license=GPL\0depends=jbd2,mbcache,crc16\0intree=Y\0')), ['jbd2', 'mbcache', 'crc16']);
   t.equal(profileOf('6.12.117+deb12-amd64'), '6.12');
   t.equal(profileOf('6.1.0-56-amd64'), '6.1');
+  // Two SRARs on one CPU in one step (consecutive machine checks before task_work): not injectable.
+  const srar = (a: string): string => `CPU 0 BANK 1 STATUS 0xbd80000000000134 MCGSTATUS RIPV EIPV MCIP ADDR ${a} MISC 0x8c`;
+  t.match(recordsUnsupported(`${srar('0x1000')}\n${srar('0x2000')}`), /second machine check/);
+  t.equal(recordsUnsupported(srar('0x1000')), undefined);
 });

@@ -148,6 +148,13 @@ export function recordsUnsupported(records: string | undefined): string | undefi
   } catch {
     return undefined;
   }
+  // QEMU raises each UC record's #MC at once. A second one on the same CPU finds MCG_STATUS.MCIP
+  // still set (the guest has not run the first handler): QEMU turns it into a triple fault. One
+  // at a time, the first #MC returns to user mode through its task_work (kill_me_maybe), so two
+  // machine checks before that task_work ran cannot be arranged.
+  const ucPerCpu = new Map<number, number>();
+  for (const r of recs) if (r.status & (1n << 61n)) ucPerCpu.set(r.cpu, (ucPerCpu.get(r.cpu) ?? 0) + 1);
+  if ([...ucPerCpu.values()].some((n) => n > 1)) return 'QEMU cannot raise a second machine check on a CPU before the first one\'s handler and task_work ran (MCIP still set: triple fault)';
   for (const r of recs) {
     if (r.mcgStatus & (1n << 3n)) return 'QEMU has no local machine checks (MCG_STATUS.LMCES; no MCG_CAP.LMCE_P)';
     if (r.mcgStatus & (1n << 12n)) return 'QEMU has no TDX: no SEAM non-root machine checks (MCG_STATUS.SEAM_NR)';

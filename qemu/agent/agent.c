@@ -81,6 +81,10 @@ static void out(const char *fmt, ...) {
   buf[n++] = '\n';
   (void)!write(1, "@@HWP ", 6);
   (void)!write(1, buf, n);
+  /* Wait until the serial port has sent the line: write() only queues it in the tty's transmit
+   * buffer, and a panic in the next step stops the machine with it unsent (panic() prints
+   * through the console driver, never flushing that buffer), losing the last report. */
+  (void)tcdrain(1);
 }
 
 /* A growable string for JSON. */

@@ -1,21 +1,12 @@
 // kernel-model.md §21: the 29 edge cases, one subtest each (6.12 unless a profile matters).
 // Several are exercised in depth in states/earlykill/inject.test.ts; here each gets its own check.
 import t from 'tap';
-import { SetupError } from '../../runner/targets/sim/world.js';
 import { memoryFailure, memoryFailureQueue, MF_ACTION_REQUIRED, MF_MUST_KILL, mfTunables } from '../../tsrc/kernel/mm/memory-failure.js';
 import { PG } from '../../tsrc/kernel/mm/page.js';
 import { corruptPfn, debugfs, hardOffline, hc, hx, invariantsOk, kpf, madvise, mf, pfnOf, sig, simple, softOffline, step, touch, unpoison, world, type Cfg } from './helpers.js';
 
 const EBUSY = -16, EHWPOISON = -133, EFAULT = -14, EIO = -5, EOPNOTSUPP = -95;
 const V = '6.12';
-const tryWorld = (cfg: Cfg): ReturnType<typeof world> | undefined => {
-  try {
-    return world(cfg);
-  } catch (e) {
-    if (e instanceof SetupError) return undefined;
-    throw e;
-  }
-};
 
 t.test('21.1 already-poisoned page', async (t) => {
   const w = simple(V);
@@ -94,15 +85,13 @@ t.test('21.11 dirty swap-cache page -> Delayed', async (t) => {
   t.equal(corruptPfn(w, 'p.buf[0]').log.at(-1), mf(r0.pfn!, 'recovery action for dirty swapcache page: Delayed'));
 });
 t.test('21.12 hugetlb partial poisoning', async (t) => {
-  const w = tryWorld({ machine: { kernel: V, hugepages: { '2M': 2 } }, workload: { processes: [{ name: 'p', comm: 'p', mappings: [{ name: 'h', kind: 'hugetlb', pages: 512 }] }] } });
-  if (!w) return t.todo('hugetlb mappings are not modelled yet');
+  const w = world({ machine: { kernel: V, hugepages: { '2M': 2 } }, workload: { processes: [{ name: 'p', comm: 'p', mappings: [{ name: 'h', kind: 'hugetlb', pages: 512 }] }] } });
   const head = pfnOf(w, 'p.h[0]');
   corruptPfn(w, head + 1);
   t.equal(touch(w, 'p', 'p.h[300]').signals[0]?.lsb, 21);
 });
 t.test('21.13 THP that cannot be split', async (t) => {
-  const w = tryWorld({ machine: { kernel: V, sysctl: { 'vm.memory_failure_early_kill': 1 } }, workload: { processes: [{ name: 'p', comm: 'p', mappings: [{ name: 't', kind: 'anon', pages: 512, thp: true }] }] } });
-  if (!w) return t.todo('THP mappings are not modelled yet');
+  const w = world({ machine: { kernel: V, sysctl: { 'vm.memory_failure_early_kill': 1 } }, workload: { processes: [{ name: 'p', comm: 'p', mappings: [{ name: 't', kind: 'anon', pages: 512, thp: true }] }] } });
   const pfn = pfnOf(w, 'p.t[3]');
   w.k.alloc.pfnToPage(pfn)!.folio().pinned = 1;
   const r = corruptPfn(w, pfn);

@@ -1,6 +1,7 @@
 // Shared helpers for the memory-failure tests: build a World from a small case, drive it through
 // the same entry points the sim target uses (debugfs, sysfs, madvise, prctl, accesses), and read
 // back log lines, signals and counters.
+import '../../runner/targets/sim/builtin-extensions.js';
 import type { CaseConfig, MachineConfig, MappingConfig, ProcessConfig } from '../../runner/case/schema.js';
 import { World } from '../../runner/targets/sim/world.js';
 import { writeHwpoisonDebugfs } from '../../tsrc/kernel/mm/hwpoison-inject.js';

@@ -1,7 +1,6 @@
 // kernel-model.md §5: one test per page-state row (and per profile where the row differs): log
 // lines in order, return value, signals at handling time, and what a later access does.
 import t from 'tap';
-import { SetupError } from '../../runner/targets/sim/world.js';
 import { memoryFailure, MF_ACTION_REQUIRED, killProcs, mfTunables } from '../../tsrc/kernel/mm/memory-failure.js';
 import { PG } from '../../tsrc/kernel/mm/page.js';
 import { Inode } from '../../tsrc/kernel/fs.js';
@@ -358,20 +357,10 @@ t.test('6.11: already poisoned is logged twice and counted', async (t) => {
   t.equal(invariantsOk(w), undefined);
 });
 
-// Rows that depend on the mm engineer's hugetlb / THP hooks: written to pass once they exist.
-function tryWorld(cfg: Cfg): ReturnType<typeof world> | undefined {
-  try {
-    return world(cfg);
-  } catch (e) {
-    if (e instanceof SetupError) return undefined;
-    throw e;
-  }
-}
 
 for (const v of ['6.1', '6.12']) {
   t.test(`${v} rows 2-4: hugetlb pages`, async (t) => {
-    const w = tryWorld({ machine: { kernel: v, hugepages: { '2M': 4 }, sysctl: { 'vm.memory_failure_early_kill': 1 } }, workload: { processes: [{ name: 'p', comm: 'victim', mappings: [{ name: 'h', kind: 'hugetlb', pages: 512 }] }] } });
-    if (!w) return t.todo('hugetlb mappings are not modelled yet');
+    const w = world({ machine: { kernel: v, hugepages: { '2M': 4 }, sysctl: { 'vm.memory_failure_early_kill': 1 } }, workload: { processes: [{ name: 'p', comm: 'victim', mappings: [{ name: 'h', kind: 'hugetlb', pages: 512 }] }] } });
     const head = pfnOf(w, 'p.h[0]');
     const raw = head + 3;
     const pid = w.procs.get('p')!.pid;
@@ -386,8 +375,7 @@ for (const v of ['6.1', '6.12']) {
   });
 
   t.test(`${v} rows 6-7: THP split / unsplittable THP`, async (t) => {
-    const w = tryWorld({ machine: { kernel: v, sysctl: { 'vm.memory_failure_early_kill': 1 } }, workload: { processes: [{ name: 'p', comm: 'victim', mappings: [{ name: 't', kind: 'anon', pages: 512, thp: true }] }] } });
-    if (!w) return t.todo('THP mappings are not modelled yet');
+    const w = world({ machine: { kernel: v, sysctl: { 'vm.memory_failure_early_kill': 1 } }, workload: { processes: [{ name: 'p', comm: 'victim', mappings: [{ name: 't', kind: 'anon', pages: 512, thp: true }] }] } });
     const pfn = pfnOf(w, 'p.t[5]');
     const r = corruptPfn(w, pfn);
     t.same(r.log.at(-1), mf(pfn, 'recovery action for dirty LRU page: Recovered'));

@@ -300,6 +300,6 @@ export class Mca {
       return { b: this.bank(cpu, (msr - 0x400) >> 2), reg: regs[(msr - 0x400) & 3]! };
     }
     if (msr >= 0x280 && msr < 0x280 + n) return { b: this.bank(cpu, msr - 0x280), reg: 'ctl2' };
-    throw new Error(`#GP: MSR 0x${msr.toString(16)} not implemented`);
+    throw new Error(`#GP: MSR 0x${msr.toString(16)} is reserved or unimplemented on this CPU`);
   }
 }
